@@ -1,0 +1,53 @@
+"""The `reactor-es` command.
+
+Each command group lives in its own module under `reactor_es.cli` and exposes
+`register(subparsers)`; this module only wires them together, so adding a command never
+touches another group's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from reactor_es.errors import ReactorError
+
+__all__ = ["main"]
+
+# Command-group modules, in the order their commands appear in --help.
+COMMAND_MODULES: tuple[str, ...] = (
+    "reactor_es.cli.domain_commands",
+    "reactor_es.cli.broker_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reactor-es",
+        description="Event-sourced Powerhouse document reactor on Apache Kafka.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ReactorError as exc:
+        # Expected failures: one clear line, no traceback.
+        print(f"reactor-es: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
