@@ -18,6 +18,7 @@ check: lint typecheck
 
 lint: venv
 	$(VENV)/bin/ruff check reactor_es projections tests bench
+	$(VENV)/bin/ruff format --check reactor_es projections tests bench
 
 typecheck: venv
 	$(VENV)/bin/mypy

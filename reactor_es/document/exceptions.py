@@ -1,0 +1,83 @@
+"""Expected failures of the pure document domain."""
+
+from __future__ import annotations
+
+from reactor_es.errors import ReactorError
+
+__all__ = [
+    "DocumentError",
+    "HashMismatchError",
+    "InvalidActionError",
+    "InvalidActionInputError",
+    "MissingOperationsError",
+    "PhdFormatError",
+    "ProtocolVersionMissingError",
+    "UnknownDocumentTypeError",
+]
+
+
+class DocumentError(ReactorError):
+    """A document could not be changed or read as asked."""
+
+
+class InvalidActionError(DocumentError):
+    """The action itself is malformed (type, scope, id, timestamp)."""
+
+
+class InvalidActionInputError(InvalidActionError):
+    """The action's input does not match its schema; the message names the field."""
+
+    def __init__(self, action_type: str, field: str, problem: str) -> None:
+        self.action_type = action_type
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid input for {action_type}: field '{field}': {problem}")
+
+
+class MissingOperationsError(DocumentError):
+    """Replay found an operation beyond the next index (a gap not bridged by skip)."""
+
+    def __init__(self, expected: int, index: int, skip: int) -> None:
+        self.expected = expected
+        self.index = index
+        self.skip = skip
+        super().__init__(
+            f"Missing operations: expected {expected} with skip 0 or equivalent, "
+            f"got index {index} with skip {skip}"
+        )
+
+
+class HashMismatchError(DocumentError):
+    """A recomputed state hash differs from the recorded one."""
+
+    def __init__(self, document_id: str, scope: str, index: int, expected: str, actual: str):
+        self.document_id = document_id
+        self.scope = scope
+        self.index = index
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"hash mismatch in document {document_id} scope {scope} index {index}: "
+            f"recorded {expected}, computed {actual}"
+        )
+
+
+class ProtocolVersionMissingError(DocumentError):
+    """The header lacks `protocolVersions["base-reducer"]`, which Powerhouse requires."""
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f'document {document_id} has no header.protocolVersions["base-reducer"]')
+
+
+class UnknownDocumentTypeError(DocumentError):
+    """No document model is registered for a type (and version)."""
+
+    def __init__(self, document_type: str, version: int | None = None) -> None:
+        self.document_type = document_type
+        self.version = version
+        at = "" if version is None else f" version {version}"
+        super().__init__(f"unknown document type '{document_type}'{at}")
+
+
+class PhdFormatError(DocumentError):
+    """A `.phd` export cannot be read; the message names the file and the part."""

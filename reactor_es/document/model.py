@@ -1,0 +1,202 @@
+"""How a document model is written: state, actions, reducer, dated rule versions.
+
+A model is a class. It declares its type, its initial state per scope and one handler per
+action type; each handler names a pydantic input model, so bad input is refused with an
+error that names the field before anything changes. The base reducer (`reducer.py`) wraps
+the model: it owns indexes, hashes, errors and history; the model only edits state.
+
+Models whose rules changed over time (Powerhouse's own did) declare `rule_versions`: each
+operation replayed from history is reduced under the version in force at its timestamp,
+while new actions always get the latest rules.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from reactor_es.document.exceptions import InvalidActionInputError
+from reactor_es.document.types import Action, JsonDict
+
+__all__ = [
+    "ActionInput",
+    "DocumentModel",
+    "ReduceContext",
+    "RuleVersion",
+    "Signal",
+    "action",
+    "parse_instant",
+]
+
+
+class ActionInput(BaseModel):
+    """Base for action inputs: strict types (a string field refuses numbers and null)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
+
+InputT = TypeVar("InputT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """A dated version of a model's rules; `flags` say what differs from the others."""
+
+    name: str
+    since: str  # ISO-8601 instant from which operations follow these rules
+    flags: frozenset[str] = frozenset()
+
+    def has(self, flag: str) -> bool:
+        return flag in self.flags
+
+
+LATEST = RuleVersion(name="latest", since="1970-01-01T00:00:00.000Z")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A side effect a reducer asks for (e.g. create a child document), returned as data."""
+
+    type: str
+    input: JsonDict
+
+
+@dataclass
+class ReduceContext:
+    """What a handler may know besides state and input."""
+
+    action: Action
+    rules: RuleVersion = LATEST
+    replaying: bool = False
+    signals: list[Signal] = field(default_factory=list)
+
+    def emit(self, signal_type: str, **payload: Any) -> None:
+        self.signals.append(Signal(signal_type, dict(payload)))
+
+
+Handler = Callable[[Any, Any, Any, ReduceContext], None]
+
+
+@dataclass(frozen=True)
+class _ActionSpec:
+    action_type: str
+    input_model: type[BaseModel] | None
+    method_name: str
+
+
+def action(action_type: str, input_model: type[InputT] | None = None) -> Callable[[Any], Any]:
+    """Register a model method as the handler of `action_type`.
+
+    The method receives `(self, scope_state, input, ctx)`: the state of the action's scope
+    (to mutate in place), the validated input (an instance of `input_model`, or the raw
+    JSON when there is none) and the `ReduceContext`.
+    """
+
+    def decorate(method: Any) -> Any:
+        method.__reactor_action__ = _ActionSpec(action_type, input_model, method.__name__)
+        return method
+
+    return decorate
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp as Powerhouse writes it (`...Z`, ms or not)."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    return datetime.fromisoformat(value)
+
+
+class DocumentModel:
+    """Base class of every document model. Subclass, set the class attributes, add handlers."""
+
+    document_type: ClassVar[str]
+    version: ClassVar[int] = 1
+    name: ClassVar[str] = ""
+    extension: ClassVar[str] = ""
+    #: Dated rule versions, oldest first; empty means one timeless set of rules.
+    rule_versions: ClassVar[tuple[RuleVersion, ...]] = ()
+
+    _actions: ClassVar[dict[str, _ActionSpec]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        specs: dict[str, _ActionSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                spec = getattr(attr, "__reactor_action__", None)
+                if isinstance(spec, _ActionSpec):
+                    specs[spec.action_type] = spec
+        cls._actions = specs
+
+    # -- state ---------------------------------------------------------------------------
+
+    def initial_state(self) -> JsonDict:
+        """Model scopes of a new document, e.g. `{"global": {...}, "local": {...}}`."""
+        return {"global": {}, "local": {}}
+
+    # -- actions -------------------------------------------------------------------------
+
+    @property
+    def action_types(self) -> tuple[str, ...]:
+        return tuple(self._actions)
+
+    def handles(self, action_type: str) -> bool:
+        return action_type in self._actions
+
+    def rules_at(self, timestamp: str | None) -> RuleVersion:
+        """The rules in force at `timestamp`; the latest ones when it is None."""
+        if not self.rule_versions:
+            return LATEST
+        if timestamp is None:
+            return self.rule_versions[-1]
+        when = parse_instant(timestamp)
+        chosen = self.rule_versions[0]
+        for version in self.rule_versions:
+            if parse_instant(version.since) <= when:
+                chosen = version
+        return chosen
+
+    def input_model(self, action_type: str, rules: RuleVersion) -> type[BaseModel] | None:
+        """The input schema of an action under `rules` (override when schemas changed)."""
+        spec = self._actions.get(action_type)
+        return spec.input_model if spec else None
+
+    def validate_input(self, action: Action, rules: RuleVersion) -> Any:
+        """Validated input, or `InvalidActionInputError` naming the first bad field."""
+        schema = self.input_model(action.type, rules)
+        if schema is None:
+            return action.input
+        if not isinstance(action.input, Mapping):
+            raise InvalidActionInputError(action.type, "input", "must be an object")
+        try:
+            return schema.model_validate(action.input)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(part) for part in first["loc"]) or "input"
+            raise InvalidActionInputError(action.type, field_name, first["msg"]) from None
+
+    def scope_state(self, state: JsonDict, action: Action) -> Any:
+        """The part of the document state a handler edits (by default the action's scope)."""
+        return state[action.scope]
+
+    def reduce(self, state: JsonDict, action: Action, ctx: ReduceContext) -> None:
+        """Apply `action` to `state` (all scopes) in place; raise to record an error.
+
+        Unknown action types leave the state unchanged, as Powerhouse's generated reducers do.
+        """
+        spec = self._actions.get(action.type)
+        if spec is None:
+            return
+        validated = self.validate_input(action, ctx.rules)
+        handler = getattr(self, spec.method_name)
+        handler(self.scope_state(state, action), validated, ctx)
+
+    def copy_state(self, state: JsonDict) -> JsonDict:
+        """Deep copy used to roll back a failed action (override for faster snapshots)."""
+        return copy.deepcopy(state)

@@ -1,0 +1,131 @@
+"""Powerhouse document types, with the field names Powerhouse writes on the wire.
+
+Python attributes are snake_case; JSON is camelCase (`timestampUtcMs`, `documentType`, ...).
+`to_json()` gives the Powerhouse shape (None members dropped, as JavaScript drops
+`undefined`), so a document read from an export and written back is the same document.
+Scope states stay plain JSON values (dicts, lists, strings, numbers): they are what gets
+hashed, and a model reducer mutates them directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "BASE_REDUCER",
+    "Action",
+    "Document",
+    "DocumentHeader",
+    "JsonDict",
+    "Operation",
+]
+
+JsonDict = dict[str, Any]
+
+#: Key of the base-reducer protocol in `header.protocolVersions`.
+BASE_REDUCER = "base-reducer"
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        validate_assignment=False,
+    )
+
+    def to_json(self) -> JsonDict:
+        """The Powerhouse JSON shape of this object."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Action(_Wire):
+    """A request to change a document: what the user did, before any index is assigned."""
+
+    id: str
+    type: str
+    timestamp_utc_ms: str
+    input: Any = Field(default_factory=dict)
+    scope: str = "global"
+    context: JsonDict | None = None
+
+
+class Operation(_Wire):
+    """An action applied to a document at an index of its scope, with the resulting hash."""
+
+    id: str
+    index: int
+    skip: int = 0
+    timestamp_utc_ms: str
+    hash: str = ""
+    error: str | None = None
+    denied_reason: str | None = None
+    resulting_state: str | None = None
+    action: Action
+
+    @property
+    def type(self) -> str:
+        return self.action.type
+
+    @property
+    def scope(self) -> str:
+        return self.action.scope
+
+    @property
+    def input(self) -> Any:
+        return self.action.input
+
+    def to_json(self) -> JsonDict:
+        data = super().to_json()
+        # Powerhouse spreads the action into the operation too (operationFromAction).
+        data["type"] = self.action.type
+        data["input"] = data["action"].get("input", {})
+        data["scope"] = self.action.scope
+        if self.action.context is not None:
+            data["context"] = data["action"]["context"]
+        return data
+
+
+class DocumentHeader(_Wire):
+    """Identity and bookkeeping of a document; `revision[scope]` is the NEXT index."""
+
+    id: str
+    sig: JsonDict | None = None
+    document_type: str
+    created_at_utc_iso: str
+    slug: str = ""
+    name: str = ""
+    branch: str = "main"
+    revision: dict[str, int] = Field(default_factory=dict)
+    last_modified_at_utc_iso: str = ""
+    protocol_versions: dict[str, int] | None = None
+    meta: JsonDict | None = None
+
+
+class Document(_Wire):
+    """A Powerhouse document: header, state per scope, history per scope, clipboard."""
+
+    header: DocumentHeader
+    state: JsonDict
+    initial_state: JsonDict
+    operations: dict[str, list[Operation]] = Field(default_factory=dict)
+    clipboard: list[Operation] = Field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.header.id
+
+    @property
+    def document_type(self) -> str:
+        return self.header.document_type
+
+    def scope_operations(self, scope: str) -> list[Operation]:
+        """The (mutable) history list of a scope, created empty on first use."""
+        return self.operations.setdefault(scope, [])
+
+    def next_index(self, scope: str) -> int:
+        ops = self.operations.get(scope)
+        return ops[-1].index + 1 if ops else 0
