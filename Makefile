@@ -28,3 +28,15 @@ test: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Project-local Kafka broker ($REACTOR_ES_HOME/broker, default .reactor-es/broker).
+.PHONY: broker-start broker-stop broker-status
+
+broker-start: venv
+	$(VENV)/bin/reactor-es broker start
+
+broker-stop: venv
+	$(VENV)/bin/reactor-es broker stop
+
+broker-status: venv
+	$(VENV)/bin/reactor-es broker status

@@ -1,0 +1,1 @@
+"""Kafka plumbing: the local broker launcher, broker selection and Kafka-specific errors."""

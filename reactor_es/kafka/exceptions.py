@@ -1,0 +1,29 @@
+"""Expected failures of the Kafka layer.
+
+Each message is one line a user can act on, because the CLI prints it as is.
+"""
+
+from __future__ import annotations
+
+from reactor_es.errors import ReactorError
+
+__all__ = ["BrokerError", "BrokerUnavailable", "MissingToolError"]
+
+
+class BrokerError(ReactorError):
+    """The local broker could not be prepared, started, reached or stopped."""
+
+
+class BrokerUnavailable(BrokerError):
+    """No broker can be had by any of the selection paths (env, Docker, local)."""
+
+
+class MissingToolError(BrokerError):
+    """A program the local broker needs (`java` or `mvn`) is absent or unusable.
+
+    `tool` names the program so callers (and tests) need not parse the message.
+    """
+
+    def __init__(self, tool: str, message: str) -> None:
+        super().__init__(message)
+        self.tool = tool
