@@ -30,6 +30,8 @@ class Settings:
     partitions: int = 6
     # REACTOR_ES_PHASE: migration phase 4, 5 or 6 (which projectors run, which store reads).
     phase: int = 4
+    # REACTOR_ES_REPLICATION_FACTOR: replication factor of the topics we create.
+    replication_factor: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +41,7 @@ class Settings:
             topic_prefix=_env("REACTOR_ES_TOPIC_PREFIX", ""),
             partitions=int(_env("REACTOR_ES_PARTITIONS", "6")),
             phase=int(_env("REACTOR_ES_PHASE", "4")),
+            replication_factor=int(_env("REACTOR_ES_REPLICATION_FACTOR", "1")),
         )
 
     def with_(self, **changes: object) -> Settings:
