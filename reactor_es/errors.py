@@ -6,8 +6,43 @@ can catch the whole family. Each package declares its own subclasses in its `exc
 
 from __future__ import annotations
 
-__all__ = ["ReactorError"]
+__all__ = [
+    "ClientError",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "MixedScopesError",
+    "ReactorError",
+]
 
 
 class ReactorError(Exception):
     """An expected failure whose message is fit to show a user as it is."""
+
+
+class ClientError(ReactorError):
+    """A request made through the Reactor client was refused before anything was sent."""
+
+
+class MixedScopesError(ClientError):
+    """All actions of one job must share one scope (Powerhouse's queue rule)."""
+
+    def __init__(self, document_id: str, scopes: list[str]) -> None:
+        listed = ", ".join(f"'{scope}'" for scope in scopes)
+        super().__init__(
+            f"job for document {document_id} has actions in scopes {listed}: "
+            "all actions of one job must share one scope"
+        )
+
+
+class JobNotFoundError(ReactorError):
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} not found")
+
+
+class JobTimeoutError(ReactorError):
+    def __init__(self, job_id: str, status: str, wanted: str, timeout: float) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"job {job_id} is still {status} after {timeout:g}s (waiting for {wanted})"
+        )

@@ -1,0 +1,320 @@
+"""The Reactor client: create documents, mutate them, follow jobs, read documents.
+
+Publishing a job is one record on `actions` (key = document id, so a document's jobs stay
+in order) plus a PENDING event on `job-events`. The client follows its own jobs on
+`job-events` (read_committed) from the moment it starts; for jobs of other processes and
+for documents it asks the read stores it is given (the projections).
+
+Requests are checked before anything is sent, as Powerhouse's action creators do: the
+document type must be registered, every action well formed and in one scope, and the input
+valid for the model when the document's type is known. Whatever the client cannot know
+(does the document exist now? is the revision still the expected one?) the executor
+decides, failing the job and writing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from reactor_es.config import Settings
+from reactor_es.document.actions import create_document_actions, delete_document_action, new_action
+from reactor_es.document.ids import new_id, utc_now_iso
+from reactor_es.document.reducer import BASE_ACTIONS, validate_action
+from reactor_es.document.types import Action, Document
+from reactor_es.errors import ClientError, JobNotFoundError, JobTimeoutError, MixedScopesError
+from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
+from reactor_es.kafka.clients import make_consumer, make_producer
+from reactor_es.kafka.codec import RecordCodec
+from reactor_es.kafka.codec_errors import RecordDecodeError
+from reactor_es.kafka.records import ActionEnvelope, JobEvent, JobKind, JobStatus
+from reactor_es.kafka.topics import TopicNames, document_key, job_key
+from reactor_es.registry import DocumentModelRegistry, default_registry
+
+__all__ = ["ActionLike", "Reactor"]
+
+log = logging.getLogger(__name__)
+
+#: An action, or its short form `{"type": T, "input": {...}, "scope": S}` (id and time added).
+ActionLike = Action | Mapping[str, Any]
+
+SOURCE = "client"
+
+
+def _as_action(item: ActionLike) -> Action:
+    if isinstance(item, Action):
+        return item
+    if not isinstance(item, Mapping):
+        raise ClientError(f"an action must be an Action or a mapping, not {type(item).__name__}")
+    action_type = item.get("type")
+    if not isinstance(action_type, str) or not action_type:
+        raise ClientError("an action needs a non-empty string 'type'")
+    scope = item.get("scope") or "global"
+    if not isinstance(scope, str):
+        raise ClientError(f"action {action_type}: 'scope' must be a string")
+    return new_action(
+        action_type,
+        item.get("input"),
+        scope,
+        action_id=item.get("id"),
+        timestamp=item.get("timestampUtcMs"),
+    )
+
+
+class Reactor:
+    """Async client of a reactor-es deployment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap_servers: str,
+        *,
+        registry: DocumentModelRegistry | None = None,
+        jobs: JobStatusReader | None = None,
+        documents: DocumentReader | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bootstrap_servers = bootstrap_servers
+        self.registry = registry if registry is not None else default_registry()
+        self.jobs_store = jobs
+        self.documents_store = documents
+        self.client_id = client_id or f"reactor-es-client-{new_id()[:8]}"
+        self.topics = TopicNames.from_settings(settings)
+        self.codec = RecordCodec()
+        self._producer: Any = None
+        self._watcher: Any = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._jobs: dict[str, JobInfo] = {}
+        self._changed = asyncio.Condition()
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect; from now on the client sees every event of the jobs it submits."""
+        self._producer = make_producer(self.settings, self.bootstrap_servers)
+        await self._producer.start()
+        self._watcher = make_consumer(self.settings, self.bootstrap_servers, group_id=None)
+        await self._watcher.start()
+        partitions = await self._partitions(self.topics.job_events)
+        tps = [TopicPartition(self.topics.job_events, p) for p in partitions]
+        self._watcher.assign(tps)
+        await self._watcher.seek_to_end(*tps)
+        for tp in tps:  # resolve positions now, so no later event is missed
+            await self._watcher.position(tp)
+        self._watch_task = asyncio.create_task(self._watch())
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._watch_task
+            self._watch_task = None
+        for client in (self._watcher, self._producer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+        self._watcher = self._producer = None
+
+    async def __aenter__(self) -> Reactor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def create_document(
+        self,
+        document_type: str,
+        document_id: str | None = None,
+        *,
+        name: str | None = None,
+        slug: str | None = None,
+    ) -> JobInfo:
+        """Create a document of a registered type (CREATE_DOCUMENT + UPGRADE_DOCUMENT)."""
+        model = self.registry.get(document_type)  # unknown type: refused here
+        actions = create_document_actions(model, document_id, name=name, slug=slug)
+        document_id = actions[0].input["documentId"]
+        return await self._publish(
+            document_id, actions, JobKind.CREATE, document_type=document_type
+        )
+
+    async def mutate(
+        self,
+        document_id: str,
+        actions: Sequence[ActionLike],
+        *,
+        document_type: str | None = None,
+        expected_revision: int | None = None,
+    ) -> JobInfo:
+        """Submit actions for one document as one job; returns its JobInfo (PENDING).
+
+        With `document_type` (or a document store to look it up) the input of every action
+        is validated against the model before anything is sent. `expected_revision` makes
+        the job fail with a conflict unless the scope is at that revision.
+        """
+        built = [_as_action(item) for item in actions]
+        if not built:
+            raise ClientError(f"job for document {document_id} has no actions")
+        document_type = document_type or await self._known_type(document_id)
+        if document_type is not None:
+            model = self.registry.get(document_type)
+            rules = model.rules_at(None)
+            for action in built:
+                validate_action(action)
+                if action.type not in BASE_ACTIONS:
+                    model.validate_input(action, rules)
+        else:
+            for action in built:
+                validate_action(action)
+        return await self._publish(
+            document_id, built, JobKind.MUTATE, expected_revision=expected_revision
+        )
+
+    async def delete_document(self, document_id: str) -> JobInfo:
+        return await self._publish(
+            document_id, [delete_document_action(document_id)], JobKind.DELETE
+        )
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    async def get_job_status(self, job_id: str) -> JobInfo:
+        """The job's status as this client saw it, else as the job-status store has it."""
+        info = self._jobs.get(job_id)
+        if self.jobs_store is not None:
+            stored = await self.jobs_store.get_job(job_id)
+            if stored is not None and (info is None or stored.reached(info.status)):
+                info = stored
+        if info is None:
+            raise JobNotFoundError(job_id)
+        return info
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        timeout: float = 30.0,
+        *,
+        until: JobStatus = JobStatus.WRITE_READY,
+    ) -> JobInfo:
+        """Wait until the job reaches `until` (or fails); `JobTimeoutError` after `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        poll_store = self.jobs_store is not None and job_id not in self._jobs
+        async with self._changed:
+            while True:
+                info = self._jobs.get(job_id)
+                if info is None and self.jobs_store is not None:
+                    info = await self.jobs_store.get_job(job_id)
+                if info is not None and info.reached(until):
+                    return info
+                left = deadline - loop.time()
+                if left <= 0:
+                    status = info.status.value if info is not None else "unknown"
+                    raise JobTimeoutError(job_id, status, until.value, timeout)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait(), min(left, 0.25) if poll_store else left
+                    )
+
+    async def get_document(self, document_id: str) -> Document:
+        if self.documents_store is None:
+            raise ClientError("this client has no document store to read documents from")
+        return await self.documents_store.get_document(document_id)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    async def _known_type(self, document_id: str) -> str | None:
+        if self.documents_store is None:
+            return None
+        try:
+            document = await self.documents_store.get_document(document_id)
+        except ClientError:
+            raise
+        except Exception:  # not projected yet: the executor decides
+            return None
+        return document.header.document_type
+
+    async def _publish(
+        self,
+        document_id: str,
+        actions: list[Action],
+        kind: JobKind,
+        *,
+        document_type: str | None = None,
+        expected_revision: int | None = None,
+    ) -> JobInfo:
+        scopes = sorted({action.scope for action in actions})
+        if len(scopes) > 1:
+            raise MixedScopesError(document_id, scopes)
+        if self._producer is None:
+            raise ClientError("the client is not started (use `async with Reactor(...)`)")
+        now = utc_now_iso()
+        job = ActionEnvelope(
+            job_id=new_id(),
+            document_id=document_id,
+            scope=scopes[0],
+            kind=kind,
+            actions=actions,
+            created_at_utc_iso=now,
+            document_type=document_type,
+            expected_revision=expected_revision,
+            client_id=self.client_id,
+        )
+        pending = JobEvent(
+            job_id=job.job_id,
+            document_id=document_id,
+            status=JobStatus.PENDING,
+            at_utc_iso=now,
+            source=SOURCE,
+        )
+        # Encode both before sending either: a record that cannot be written sends nothing.
+        job_value = self.codec.encode_record(job)
+        event_value = self.codec.encode_record(pending)
+        info = JobInfo.from_event(pending)
+        self._jobs[job.job_id] = info
+        sent = await self._producer.send(
+            self.topics.actions, value=job_value, key=document_key(document_id)
+        )
+        marked = await self._producer.send(
+            self.topics.job_events, value=event_value, key=job_key(job.job_id)
+        )
+        await asyncio.gather(sent, marked)
+        return info
+
+    async def _partitions(self, topic: str) -> list[int]:
+        for _ in range(50):
+            partitions = self._watcher.partitions_for_topic(topic)
+            if partitions:
+                return sorted(partitions)
+            await self._watcher._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        raise ClientError(f"topic {topic} does not exist: start the reactor first")
+
+    async def _watch(self) -> None:
+        while True:
+            batches = await self._watcher.getmany(timeout_ms=1000)
+            if not batches:
+                continue
+            changed = False
+            for messages in batches.values():
+                for message in messages:
+                    try:
+                        event = self.codec.decode_record(message.value, JobEvent)
+                    except RecordDecodeError as exc:
+                        log.warning("unreadable job event at offset %d: %s", message.offset, exc)
+                        continue
+                    known = self._jobs.get(event.job_id)
+                    if known is None:
+                        continue  # another client's job: the job-status store has it
+                    self._jobs[event.job_id] = known.advance(event)
+                    changed = True
+            if changed:
+                async with self._changed:
+                    self._changed.notify_all()

@@ -1,0 +1,1 @@
+"""The JobExecutor: turns jobs on `actions` into operations on `operations`, exactly once."""

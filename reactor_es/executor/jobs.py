@@ -1,0 +1,145 @@
+"""Running one job against a book of documents: pure, no Kafka.
+
+A job is all or nothing. Every action is applied in order; if any is refused (bad input,
+unknown document or type, a deleted document, a revision conflict) the job fails, the
+document is put back as it was and no operation is published. A model handler that raises
+is not a refusal: Powerhouse records it as an operation with `error`, and so do we.
+
+Retries are safe: an action whose id the document has already applied is not applied
+again; the job reports the operation it produced the first time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reactor_es.document.model import Signal
+from reactor_es.document.reducer import apply_action
+from reactor_es.document.types import Document, Operation
+from reactor_es.errors import ReactorError
+from reactor_es.executor.book import DocumentBook, copy_document
+from reactor_es.executor.exceptions import RevisionConflictError
+from reactor_es.kafka.records import (
+    ActionEnvelope,
+    HeaderHint,
+    JobEvent,
+    JobKind,
+    JobStatus,
+    OperationRecord,
+    OperationRef,
+)
+
+__all__ = ["JobOutcome", "JobRunner"]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job did: its operations (new and already applied), or why it failed."""
+
+    job: ActionEnvelope
+    operations: Sequence[Operation] = ()
+    #: Records of the operations this run produced, to publish on `operations`.
+    records: Sequence[OperationRecord] = ()
+    signals: Sequence[Signal] = ()
+    error: str | None = None
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus.FAILED if self.error is not None else JobStatus.WRITE_READY
+
+    def event(self, at_utc_iso: str, source: str) -> JobEvent:
+        return JobEvent(
+            job_id=self.job.job_id,
+            document_id=self.job.document_id,
+            status=self.status,
+            at_utc_iso=at_utc_iso,
+            source=source,
+            operations=[OperationRef.of(op) for op in self.operations],
+            error=self.error,
+        )
+
+
+@dataclass
+class JobRunner:
+    """Applies jobs to the documents of one book."""
+
+    book: DocumentBook
+    #: Records carry the JSON of the scope's state after each operation (for projectors and
+    #: for a fast restore); turning it off makes records small but restores slower.
+    resulting_state: bool = True
+    _failures: int = field(default=0, init=False)
+
+    def run(self, job: ActionEnvelope) -> JobOutcome:
+        try:
+            return self._run(job)
+        except ReactorError as exc:
+            self._failures += 1
+            return JobOutcome(job=job, error=str(exc))
+
+    def _run(self, job: ActionEnvelope) -> JobOutcome:
+        registry = self.book.registry
+        document = self.book.document(job.document_id)
+        if job.kind is JobKind.CREATE:
+            if document is not None and not self._all_applied(job):
+                raise ReactorError(f"document {job.document_id} already exists")
+            model = registry.get(job.document_type or "")
+        else:
+            if document is None:
+                raise ReactorError(f"document {job.document_id} not found")
+            model = registry.get(document.header.document_type)
+        if job.expected_revision is not None and document is not None:
+            actual = document.header.revision.get(job.scope, 0)
+            if actual != job.expected_revision:
+                raise RevisionConflictError(job.document_id, job.scope, job.expected_revision, actual)
+
+        saved = copy_document(document) if document is not None and len(job.actions) > 1 else None
+        operations: list[Operation] = []
+        new: list[Operation] = []
+        records: list[OperationRecord] = []
+        signals: list[Signal] = []
+        try:
+            for action in job.actions:
+                existing = self.book.applied(job.document_id, action.id)
+                if existing is not None:
+                    operations.append(existing)
+                    continue
+                applied = apply_action(document, action, model)
+                document = applied.document
+                operations.append(applied.operation)
+                new.append(applied.operation)
+                signals.extend(applied.signals)
+                records.append(self._record(job, document, applied.operation))
+        except ReactorError:
+            if saved is not None:
+                self.book.replace(saved)
+            raise
+        if document is not None and new:
+            self.book.commit(document, new)
+        return JobOutcome(job=job, operations=operations, records=records, signals=signals)
+
+    def _all_applied(self, job: ActionEnvelope) -> bool:
+        return all(self.book.applied(job.document_id, a.id) is not None for a in job.actions)
+
+    def _record(self, job: ActionEnvelope, document: Document, operation: Operation) -> OperationRecord:
+        scope = operation.action.scope
+        header = document.header
+        state_text = None
+        if self.resulting_state:
+            state_text = json.dumps(
+                document.state.get(scope), separators=(",", ":"), ensure_ascii=False
+            )
+        return OperationRecord(
+            document_id=document.id,
+            document_type=header.document_type,
+            job_id=job.job_id,
+            operation=operation,
+            branch=header.branch,
+            resulting_state=state_text,
+            header=HeaderHint(
+                name=header.name,
+                revision=dict(header.revision),
+                last_modified_at_utc_iso=header.last_modified_at_utc_iso,
+            ),
+        )
