@@ -32,6 +32,10 @@ class Settings:
     phase: int = 4
     # REACTOR_ES_REPLICATION_FACTOR: replication factor of the topics we create.
     replication_factor: int = 1
+    # REACTOR_ES_LINGER_MS: producer linger; a few ms batch records without hurting latency.
+    producer_linger_ms: int = 2
+    # REACTOR_ES_TRANSACTION_TIMEOUT_MS: executor transactions abort after this long.
+    transaction_timeout_ms: int = 60_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,7 +46,20 @@ class Settings:
             partitions=int(_env("REACTOR_ES_PARTITIONS", "6")),
             phase=int(_env("REACTOR_ES_PHASE", "4")),
             replication_factor=int(_env("REACTOR_ES_REPLICATION_FACTOR", "1")),
+            producer_linger_ms=int(_env("REACTOR_ES_LINGER_MS", "2")),
+            transaction_timeout_ms=int(_env("REACTOR_ES_TRANSACTION_TIMEOUT_MS", "60000")),
         )
+
+    def kafka_security_options(self) -> dict[str, object]:
+        """SASL/SSL options for every Kafka client (none yet: plaintext)."""
+        return {}
+
+    @property
+    def executor_group(self) -> str:
+        return f"{self.topic_prefix}executor"
+
+    def projector_group(self, name: str) -> str:
+        return f"{self.topic_prefix}projector-{name}"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -5,14 +5,22 @@ from __future__ import annotations
 from reactor_es.errors import ReactorError
 
 __all__ = [
+    "DocumentDeletedError",
     "DocumentError",
+    "DocumentExistsError",
+    "DocumentModelError",
+    "DocumentNotFoundError",
+    "DocumentTypeMismatchError",
+    "DuplicateDocumentModelError",
     "HashMismatchError",
     "InvalidActionError",
     "InvalidActionInputError",
+    "InvalidDocumentModelError",
     "MissingOperationsError",
     "PhdFormatError",
     "ProtocolVersionMissingError",
     "UnknownDocumentTypeError",
+    "UnsupportedActionError",
 ]
 
 
@@ -37,10 +45,21 @@ class InvalidActionInputError(InvalidActionError):
 class MissingOperationsError(DocumentError):
     """Replay found an operation beyond the next index (a gap not bridged by skip)."""
 
-    def __init__(self, expected: int, index: int, skip: int) -> None:
+    def __init__(
+        self,
+        expected: int,
+        index: int,
+        skip: int,
+        *,
+        document_id: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        # The text is Powerhouse's, verbatim; document and scope ride along as attributes.
         self.expected = expected
         self.index = index
         self.skip = skip
+        self.document_id = document_id
+        self.scope = scope
         super().__init__(
             f"Missing operations: expected {expected} with skip 0 or equivalent, "
             f"got index {index} with skip {skip}"
@@ -81,3 +100,61 @@ class UnknownDocumentTypeError(DocumentError):
 
 class PhdFormatError(DocumentError):
     """A `.phd` export cannot be read; the message names the file and the part."""
+
+
+class DocumentNotFoundError(DocumentError):
+    """An action reached no document: only CREATE_DOCUMENT may start one."""
+
+
+class DocumentExistsError(DocumentError):
+    """CREATE_DOCUMENT was applied to a document that already exists."""
+
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        super().__init__(f"document {document_id} already exists")
+
+
+class DocumentDeletedError(DocumentError):
+    """The document was deleted (DELETE_DOCUMENT); it takes no further actions."""
+
+    def __init__(self, document_id: str, action_type: str) -> None:
+        self.document_id = document_id
+        self.action_type = action_type
+        super().__init__(f"document {document_id} is deleted: {action_type} refused")
+
+
+class DocumentTypeMismatchError(DocumentError):
+    """A document was handed to the model of another document type."""
+
+    def __init__(self, document_id: str, document_type: str, model_type: str) -> None:
+        self.document_id = document_id
+        self.document_type = document_type
+        self.model_type = model_type
+        super().__init__(f"document {document_id} is of type '{document_type}', not '{model_type}'")
+
+
+class UnsupportedActionError(DocumentError):
+    """A base action whose semantics are not implemented yet (history: UNDO, REDO, ...)."""
+
+    def __init__(self, action_type: str, detail: str = "not supported yet") -> None:
+        self.action_type = action_type
+        super().__init__(f"{action_type}: {detail}")
+
+
+class DocumentModelError(DocumentError):
+    """A document model cannot be registered or loaded."""
+
+
+class DuplicateDocumentModelError(DocumentModelError):
+    """A model with the same (document type, version) is already registered."""
+
+    def __init__(self, document_type: str, version: int) -> None:
+        self.document_type = document_type
+        self.version = version
+        super().__init__(
+            f"document model '{document_type}' version {version} is already registered"
+        )
+
+
+class InvalidDocumentModelError(DocumentModelError):
+    """Something offered as a document model is not one (or could not be loaded)."""

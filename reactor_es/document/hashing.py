@@ -12,12 +12,14 @@ import base64
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 __all__ = ["hash_scope_state", "hash_text", "is_js_falsy", "js_number", "stable_stringify"]
 
 _encode_string = json.encoder.py_encode_basestring  # escapes like JSON.stringify
 _MAX_SAFE = 2**53
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def js_number(value: int | float) -> str:
@@ -99,20 +101,32 @@ def _write(value: Any, out: list[str]) -> None:
 
 
 def _is_plain(value: Any) -> bool:
-    """True when json.dumps already yields the JS text (no floats, ASCII-sortable keys)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, member in item.items():
-                if not key.isascii():
-                    return False
-                stack.append(member)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, float) or (isinstance(item, int) and abs(item) > _MAX_SAFE):
+    """True when json.dumps already yields the JS text.
+
+    That holds unless there is a float or an unsafe integer (JS number formatting), or a
+    key with a character beyond U+FFFF: below it code-point order is UTF-16 order, so
+    Python's key sort agrees with JavaScript's. Strings dominate states, so they are
+    skipped without a call; this walk runs once per hash.
+    """
+    kind = type(value)
+    if kind is dict:
+        keys = "".join(value)
+        if not keys.isascii() and max(keys) > "\uffff":
             return False
-    return True
+        for member in value.values():
+            if type(member) is not str and not _is_plain(member):
+                return False
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 - a plain loop is faster than all() here
+            if type(item) is not str and not _is_plain(item):
+                return False
+        return True
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
+    return False  # floats, and anything unusual, take the exact slow path
 
 
 def stable_stringify(value: Any) -> str:
@@ -138,7 +152,12 @@ def is_js_falsy(value: Any) -> bool:
 
 def hash_text(text: str) -> str:
     """Base64 (padded) SHA-1 of the UTF-8 bytes of `text`."""
-    digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates: JavaScript's serialiser writes them as \udxxx escapes.
+        data = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+    digest = hashlib.sha1(data, usedforsecurity=False).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -12,7 +12,8 @@ while new actions always get the latest rules.
 
 from __future__ import annotations
 
-import copy
+import bisect
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from reactor_es.document.exceptions import InvalidActionInputError
 from reactor_es.document.types import Action, JsonDict
 
 __all__ = [
+    "NOT_VALIDATED",
     "ActionInput",
     "DocumentModel",
     "ReduceContext",
@@ -66,6 +68,10 @@ class Signal:
     input: JsonDict
 
 
+#: Marks `ReduceContext.validated_input` as "not validated yet".
+NOT_VALIDATED: Any = object()
+
+
 @dataclass
 class ReduceContext:
     """What a handler may know besides state and input."""
@@ -74,6 +80,8 @@ class ReduceContext:
     rules: RuleVersion = LATEST
     replaying: bool = False
     signals: list[Signal] = field(default_factory=list)
+    #: The input as the base reducer already validated it, so `reduce` need not do it twice.
+    validated_input: Any = NOT_VALIDATED
 
     def emit(self, signal_type: str, **payload: Any) -> None:
         self.signals.append(Signal(signal_type, dict(payload)))
@@ -87,18 +95,22 @@ class _ActionSpec:
     action_type: str
     input_model: type[BaseModel] | None
     method_name: str
+    requires: str | None = None
 
 
-def action(action_type: str, input_model: type[InputT] | None = None) -> Callable[[Any], Any]:
+def action(
+    action_type: str, input_model: type[InputT] | None = None, *, requires: str | None = None
+) -> Callable[[Any], Any]:
     """Register a model method as the handler of `action_type`.
 
     The method receives `(self, scope_state, input, ctx)`: the state of the action's scope
     (to mutate in place), the validated input (an instance of `input_model`, or the raw
-    JSON when there is none) and the `ReduceContext`.
+    JSON when there is none) and the `ReduceContext`. With `requires`, the action exists
+    only under rule versions that have that flag; under older rules it is an unknown type.
     """
 
     def decorate(method: Any) -> Any:
-        method.__reactor_action__ = _ActionSpec(action_type, input_model, method.__name__)
+        method.__reactor_action__ = _ActionSpec(action_type, input_model, method.__name__, requires)
         return method
 
     return decorate
@@ -121,8 +133,12 @@ class DocumentModel:
     extension: ClassVar[str] = ""
     #: Dated rule versions, oldest first; empty means one timeless set of rules.
     rule_versions: ClassVar[tuple[RuleVersion, ...]] = ()
+    #: True when every handler raises before its first change: a refused action then leaves
+    #: the state untouched, and the base reducer may skip the rollback snapshot.
+    validates_before_mutating: ClassVar[bool] = False
 
     _actions: ClassVar[dict[str, _ActionSpec]]
+    _rule_starts_cache: ClassVar[list[datetime]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -140,6 +156,14 @@ class DocumentModel:
         """Model scopes of a new document, e.g. `{"global": {...}, "local": {...}}`."""
         return {"global": {}, "local": {}}
 
+    def import_state(self, state: JsonDict) -> JsonDict:
+        """A state read from an export, in the layout the handlers and hashes expect.
+
+        Override when old exports stored the state in a layout the model has since left
+        (Powerhouse's own model was unscoped before Dec 2023); the default keeps it as is.
+        """
+        return state
+
     # -- actions -------------------------------------------------------------------------
 
     @property
@@ -150,26 +174,46 @@ class DocumentModel:
         return action_type in self._actions
 
     def rules_at(self, timestamp: str | None) -> RuleVersion:
-        """The rules in force at `timestamp`; the latest ones when it is None."""
+        """The rules in force at `timestamp`; the latest ones when it is None.
+
+        Before the first version's `since` the first version applies (it is the oldest
+        known behaviour). Called once per replayed operation, so the starts are parsed once.
+        """
         if not self.rule_versions:
             return LATEST
         if timestamp is None:
             return self.rule_versions[-1]
-        when = parse_instant(timestamp)
-        chosen = self.rule_versions[0]
-        for version in self.rule_versions:
-            if parse_instant(version.since) <= when:
-                chosen = version
-        return chosen
+        starts = self._rule_starts()
+        position = bisect.bisect_right(starts, parse_instant(timestamp)) - 1
+        return self.rule_versions[max(position, 0)]
+
+    @classmethod
+    def _rule_starts(cls) -> list[datetime]:
+        cached: list[datetime] | None = cls.__dict__.get("_rule_starts_cache")
+        if cached is None:
+            cached = [parse_instant(version.since) for version in cls.rule_versions]
+            cls._rule_starts_cache = cached
+        return cached
+
+    def effective_rules(self, rules: RuleVersion) -> RuleVersion:
+        """`rules`, except that the timeless `LATEST` means this model's newest version."""
+        if rules is LATEST and self.rule_versions:
+            return self.rule_versions[-1]
+        return rules
 
     def input_model(self, action_type: str, rules: RuleVersion) -> type[BaseModel] | None:
-        """The input schema of an action under `rules` (override when schemas changed)."""
+        """The input schema of an action under `rules` (override when schemas changed).
+
+        None when the action has no schema, or does not exist yet under `rules`.
+        """
         spec = self._actions.get(action_type)
-        return spec.input_model if spec else None
+        if spec is None or (spec.requires is not None and not rules.has(spec.requires)):
+            return None
+        return spec.input_model
 
     def validate_input(self, action: Action, rules: RuleVersion) -> Any:
         """Validated input, or `InvalidActionInputError` naming the first bad field."""
-        schema = self.input_model(action.type, rules)
+        schema = self.input_model(action.type, self.effective_rules(rules))
         if schema is None:
             return action.input
         if not isinstance(action.input, Mapping):
@@ -193,10 +237,20 @@ class DocumentModel:
         spec = self._actions.get(action.type)
         if spec is None:
             return
-        validated = self.validate_input(action, ctx.rules)
+        ctx.rules = self.effective_rules(ctx.rules)
+        if spec.requires is not None and not ctx.rules.has(spec.requires):
+            return  # the action did not exist yet under these rules
+        validated = ctx.validated_input
+        if validated is NOT_VALIDATED:
+            validated = self.validate_input(action, ctx.rules)
         handler = getattr(self, spec.method_name)
         handler(self.scope_state(state, action), validated, ctx)
 
     def copy_state(self, state: JsonDict) -> JsonDict:
-        """Deep copy used to roll back a failed action (override for faster snapshots)."""
-        return copy.deepcopy(state)
+        """Deep copy used to roll back a failed action (override for faster snapshots).
+
+        States are plain JSON values, for which a pickle round trip is an exact copy and
+        about five times faster than `copy.deepcopy`.
+        """
+        copied: JsonDict = pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))  # noqa: S301
+        return copied

@@ -127,5 +127,12 @@ class Document(_Wire):
         return self.operations.setdefault(scope, [])
 
     def next_index(self, scope: str) -> int:
+        """Index the next operation of `scope` gets: last index + 1 (§1.9).
+
+        A scope without operations in memory falls back to `header.revision`, which is
+        the next index by definition (and is all a document restored without history has).
+        """
         ops = self.operations.get(scope)
-        return ops[-1].index + 1 if ops else 0
+        if ops:
+            return ops[-1].index + 1
+        return self.header.revision.get(scope, 0)
