@@ -26,13 +26,13 @@ from reactor_es.config import Settings
 from reactor_es.document.actions import create_document_actions, delete_document_action, new_action
 from reactor_es.document.ids import new_id, utc_now_iso
 from reactor_es.document.reducer import BASE_ACTIONS, validate_action
-from reactor_es.document.types import Action, Document
+from reactor_es.document.types import Action, Document, Operation
 from reactor_es.errors import ClientError, JobNotFoundError, JobTimeoutError, MixedScopesError
 from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
 from reactor_es.kafka.clients import make_consumer, make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
-from reactor_es.kafka.records import ActionEnvelope, JobEvent, JobKind, JobStatus
+from reactor_es.kafka.records import ActionEnvelope, JobEvent, JobKind, JobStatus, load_meta
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry, default_registry
 
@@ -178,6 +178,20 @@ class Reactor:
             document_id, built, JobKind.MUTATE, expected_revision=expected_revision
         )
 
+    async def load(self, document_id: str, operations: Sequence[Operation]) -> JobInfo:
+        """Import operations recorded elsewhere (Powerhouse's `load`), all in one scope.
+
+        Each operation's action is applied under the rules of the era of its recorded
+        timestamp, which the new operation keeps; index and hash are this reactor's.
+        """
+        if not operations:
+            raise ClientError(f"load job for document {document_id} has no operations")
+        actions = [operation.action for operation in operations]
+        for action in actions:
+            validate_action(action)
+        meta = load_meta([op.timestamp_utc_ms or op.action.timestamp_utc_ms for op in operations])
+        return await self._publish(document_id, actions, JobKind.MUTATE, meta=meta)
+
     async def delete_document(self, document_id: str) -> JobInfo:
         return await self._publish(
             document_id, [delete_document_action(document_id)], JobKind.DELETE
@@ -249,6 +263,7 @@ class Reactor:
         *,
         document_type: str | None = None,
         expected_revision: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> JobInfo:
         scopes = sorted({action.scope for action in actions})
         if len(scopes) > 1:
@@ -266,6 +281,7 @@ class Reactor:
             document_type=document_type,
             expected_revision=expected_revision,
             client_id=self.client_id,
+            meta=meta,
         )
         pending = JobEvent(
             job_id=job.job_id,

@@ -7,6 +7,11 @@ is not a refusal: Powerhouse records it as an operation with `error`, and so do 
 
 Retries are safe: an action whose id the document has already applied is not applied
 again; the job reports the operation it produced the first time.
+
+A *load* job (Powerhouse's `load`, used to import history) carries operations recorded
+elsewhere: each is applied as a stored operation would be replayed, under the rules of the
+era its recorded timestamp falls in, keeping that timestamp; its index is the next one of
+the scope here and its hash is computed here.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from reactor_es.document.model import Signal
-from reactor_es.document.reducer import apply_action
-from reactor_es.document.types import Document, Operation
+from reactor_es.document.ids import derive_operation_id
+from reactor_es.document.model import DocumentModel, Signal
+from reactor_es.document.reducer import AppliedAction, apply_action, replay_operation
+from reactor_es.document.types import Action, Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook, copy_document
 from reactor_es.executor.exceptions import RevisionConflictError
 from reactor_es.kafka.records import (
+    LOAD_META_KEY,
     ActionEnvelope,
     HeaderHint,
     JobEvent,
@@ -92,20 +99,26 @@ class JobRunner:
         if job.expected_revision is not None and document is not None:
             actual = document.header.revision.get(job.scope, 0)
             if actual != job.expected_revision:
-                raise RevisionConflictError(job.document_id, job.scope, job.expected_revision, actual)
+                raise RevisionConflictError(
+                    job.document_id, job.scope, job.expected_revision, actual
+                )
 
+        timestamps = _load_timestamps(job)
         saved = copy_document(document) if document is not None and len(job.actions) > 1 else None
         operations: list[Operation] = []
         new: list[Operation] = []
         records: list[OperationRecord] = []
         signals: list[Signal] = []
         try:
-            for action in job.actions:
+            for position, action in enumerate(job.actions):
                 existing = self.book.applied(job.document_id, action.id)
                 if existing is not None:
                     operations.append(existing)
                     continue
-                applied = apply_action(document, action, model)
+                if timestamps is None or document is None:
+                    applied = apply_action(document, action, model)
+                else:
+                    applied = _load(document, action, timestamps[position], model)
                 document = applied.document
                 operations.append(applied.operation)
                 new.append(applied.operation)
@@ -122,7 +135,9 @@ class JobRunner:
     def _all_applied(self, job: ActionEnvelope) -> bool:
         return all(self.book.applied(job.document_id, a.id) is not None for a in job.actions)
 
-    def _record(self, job: ActionEnvelope, document: Document, operation: Operation) -> OperationRecord:
+    def _record(
+        self, job: ActionEnvelope, document: Document, operation: Operation
+    ) -> OperationRecord:
         scope = operation.action.scope
         header = document.header
         state_text = None
@@ -143,3 +158,38 @@ class JobRunner:
                 last_modified_at_utc_iso=header.last_modified_at_utc_iso,
             ),
         )
+
+
+def _load_timestamps(job: ActionEnvelope) -> list[str] | None:
+    spec = (job.meta or {}).get(LOAD_META_KEY)
+    if spec is None:
+        return None
+    stamps = spec.get("timestamps") if isinstance(spec, dict) else None
+    if (
+        not isinstance(stamps, list)
+        or len(stamps) != len(job.actions)
+        or not all(isinstance(stamp, str) and stamp for stamp in stamps)
+    ):
+        raise ReactorError(
+            f"load job {job.job_id}: meta.load.timestamps must list one timestamp per action"
+        )
+    return stamps
+
+
+def _load(
+    document: Document, action: Action, timestamp: str, model: DocumentModel
+) -> AppliedAction:
+    """Apply a recorded action as history: its era's rules, its timestamp, a fresh hash."""
+    scope = action.scope
+    operation = Operation.model_construct(
+        id=derive_operation_id(document.id, scope, document.header.branch, action.id),
+        index=document.next_index(scope),
+        skip=0,
+        timestamp_utc_ms=timestamp,
+        hash="",
+        error=None,
+        denied_reason=None,
+        resulting_state=None,
+        action=action,
+    )
+    return replay_operation(document, operation, model)

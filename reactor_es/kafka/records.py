@@ -30,6 +30,7 @@ from reactor_es.kafka.schemas import (
 )
 
 __all__ = [
+    "LOAD_META_KEY",
     "ActionEnvelope",
     "DocumentSnapshot",
     "HeaderHint",
@@ -40,6 +41,7 @@ __all__ = [
     "OperationRef",
     "action_from_avro",
     "action_to_avro",
+    "load_meta",
     "operation_from_avro",
     "operation_to_avro",
 ]
@@ -146,6 +148,15 @@ def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> O
 
 
 # -- actions topic -------------------------------------------------------------------------
+
+#: `ActionEnvelope.meta[LOAD_META_KEY]` marks a load job (history imported from elsewhere);
+#: it holds the recorded timestamp of each action's operation, in order.
+LOAD_META_KEY = "load"
+
+
+def load_meta(operation_timestamps: Sequence[str]) -> JsonDict:
+    """The meta of a load job whose operations were recorded at these timestamps."""
+    return {LOAD_META_KEY: {"timestamps": list(operation_timestamps)}}
 
 
 @dataclass(frozen=True, slots=True)

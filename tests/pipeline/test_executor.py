@@ -6,8 +6,8 @@ import json
 
 from aiokafka import TopicPartition
 
-from reactor_es.config import Settings
 from reactor_es.client import Reactor
+from reactor_es.config import Settings
 from reactor_es.document.hashing import hash_scope_state
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.executor.service import JobExecutor
@@ -17,7 +17,9 @@ from reactor_es.kafka.records import JobStatus, OperationRecord
 from reactor_es.kafka.topics import TopicNames, partition_for
 
 
-async def read_operations(settings: Settings, bootstrap: str, document_id: str) -> list[OperationRecord]:
+async def read_operations(
+    settings: Settings, bootstrap: str, document_id: str
+) -> list[OperationRecord]:
     topics = TopicNames.from_settings(settings)
     tp = TopicPartition(topics.operations, partition_for(document_id, settings.partitions))
     consumer = make_consumer(settings, bootstrap, group_id=None)
