@@ -26,7 +26,7 @@ from reactor_es.config import Settings
 from reactor_es.document.actions import create_document_actions, delete_document_action, new_action
 from reactor_es.document.ids import new_id, utc_now_iso
 from reactor_es.document.reducer import BASE_ACTIONS, validate_action
-from reactor_es.document.types import Action, Document, Operation
+from reactor_es.document.types import Action, Document, JsonDict, Operation
 from reactor_es.errors import ClientError, JobNotFoundError, JobTimeoutError, MixedScopesError
 from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
 from reactor_es.kafka.clients import make_consumer, make_producer
@@ -137,12 +137,18 @@ class Reactor:
         *,
         name: str | None = None,
         slug: str | None = None,
+        initial_state: JsonDict | None = None,
     ) -> JobInfo:
-        """Create a document of a registered type (CREATE_DOCUMENT + UPGRADE_DOCUMENT)."""
+        """Create a document of a registered type (CREATE_DOCUMENT + UPGRADE_DOCUMENT).
+
+        `initial_state` replaces the model's default initial state (e.g. an import).
+        """
         model = self.registry.get(document_type)  # unknown type: refused here
-        actions = create_document_actions(model, document_id, name=name, slug=slug)
+        actions = create_document_actions(
+            model, document_id, name=name, slug=slug, initial_state=initial_state
+        )
         document_id = actions[0].input["documentId"]
-        return await self._publish(
+        return await self.submit_job(
             document_id, actions, JobKind.CREATE, document_type=document_type
         )
 
@@ -174,7 +180,7 @@ class Reactor:
         else:
             for action in built:
                 validate_action(action)
-        return await self._publish(
+        return await self.submit_job(
             document_id, built, JobKind.MUTATE, expected_revision=expected_revision
         )
 
@@ -190,10 +196,10 @@ class Reactor:
         for action in actions:
             validate_action(action)
         meta = load_meta([op.timestamp_utc_ms or op.action.timestamp_utc_ms for op in operations])
-        return await self._publish(document_id, actions, JobKind.MUTATE, meta=meta)
+        return await self.submit_job(document_id, actions, JobKind.MUTATE, meta=meta)
 
     async def delete_document(self, document_id: str) -> JobInfo:
-        return await self._publish(
+        return await self.submit_job(
             document_id, [delete_document_action(document_id)], JobKind.DELETE
         )
 
@@ -255,7 +261,7 @@ class Reactor:
             return None
         return document.header.document_type
 
-    async def _publish(
+    async def submit_job(
         self,
         document_id: str,
         actions: list[Action],
@@ -265,6 +271,7 @@ class Reactor:
         expected_revision: int | None = None,
         meta: dict[str, Any] | None = None,
     ) -> JobInfo:
+        """Publish one job as given (the commands above build their jobs with this)."""
         scopes = sorted({action.scope for action in actions})
         if len(scopes) > 1:
             raise MixedScopesError(document_id, scopes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,34 +11,22 @@ from reactor_es.document.reducer import apply_action
 from reactor_es.document.types import Document
 from reactor_es.models.todo import TodoListModel
 from reactor_es.registry import DocumentModelRegistry, default_registry
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Where the real Powerhouse exports live unless REACTOR_ES_PHD_FIXTURES says otherwise.
-DEFAULT_PHD_FIXTURES = "../shared/fixtures/phd/dev"
-#: What the corpus holds (MANIFEST.tsv): a replay test that sees less has skipped something.
-CORPUS_DOCUMENTS = 34
-CORPUS_OPERATIONS = 3180
+from tests.corpus import (  # noqa: F401  (re-exported for the domain tests)
+    CORPUS_DOCUMENTS,
+    CORPUS_OPERATIONS,
+    DEFAULT_PHD_FIXTURES,
+    REPO_ROOT,
+    phd_fixtures_dir,
+    require_phd_dir,
+)
 
 DOC_ID = "todo-1"
 T0 = "2026-01-05T10:00:00.000Z"
 
 
-def phd_fixtures_dir() -> Path:
-    """REACTOR_ES_PHD_FIXTURES (relative paths from the repo root), else the default."""
-    configured = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_PHD_FIXTURES)
-    return configured if configured.is_absolute() else (REPO_ROOT / configured).resolve()
-
-
 @pytest.fixture(scope="session")
 def phd_dir() -> Path:
-    folder = phd_fixtures_dir()
-    if not folder.is_dir():
-        pytest.fail(
-            f"the .phd fixtures are missing: {folder} is not a folder "
-            "(set REACTOR_ES_PHD_FIXTURES to the folder of real Powerhouse exports)",
-            pytrace=False,
-        )
-    return folder
+    return require_phd_dir()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,200 @@
+"""Importing Powerhouse exports through the pipeline, and checking what came out.
+
+Each export becomes a new document with the export's id: one CREATE job (the export's
+name and initial state), then load jobs carrying the export's operations scope by scope
+(each applied under the rules of its recorded era). Then the operations are read back from
+the operations topic and every recorded hash is compared with ours.
+
+Document ids: an export's id is kept unless it is empty or another export of the same
+import already took it (the same document exported at different times): then the document
+gets a deterministic id derived from the original id and the file name, and the result
+says so. The creation actions have deterministic ids too, so importing the same files into
+the same reactor again is a no-op that reports the same operations.
+
+Action ids: Powerhouse derives operation ids from action ids, and our executor treats a
+repeated action id as a retry. Some legacy exports carry empty or repeated action ids (the
+legacy server stored an action twice); those actions get a deterministic replacement id
+(UUID v5 of document, scope and index) so that every recorded operation is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reactor_es.client import Reactor
+from reactor_es.document.actions import create_document_actions
+from reactor_es.document.phd import PhdExport
+from reactor_es.document.state import DOCUMENT_SCOPE
+from reactor_es.document.types import Operation
+from reactor_es.errors import ReactorError
+from reactor_es.jobs import JobInfo
+from reactor_es.kafka.operations_log import read_operations
+from reactor_es.kafka.records import JobKind, JobStatus, OperationRecord
+
+__all__ = ["ImportResult", "import_exports", "plan_document_ids"]
+
+#: Operations per load job: big enough to batch, small enough for one Kafka record.
+LOAD_CHUNK = 200
+_ID_NAMESPACE = uuid.UUID("3f1d7c52-2b8e-4c56-9d0a-7be0c5b3a8e1")
+
+
+@dataclass
+class ImportResult:
+    """How one export went through the pipeline."""
+
+    source: str
+    document_id: str = ""
+    original_id: str = ""
+    name: str = ""
+    operations: int = 0
+    compared: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.mismatches
+
+    def line(self) -> str:
+        if self.error is not None:
+            return f"ERROR {self.source}: {self.error}"
+        status = "ok" if self.ok else "MISMATCH"
+        renamed = (
+            f" (export id {self.original_id or 'empty'} taken)"
+            if self.original_id != self.document_id
+            else ""
+        )
+        text = (
+            f"{status} {self.document_id}{renamed} {self.name or '-'}: {self.operations} "
+            f"operations, {self.compared} hashes compared, {len(self.mismatches)} mismatches"
+        )
+        return text + "".join(f"\n    {m}" for m in self.mismatches[:10])
+
+
+def _stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, ":".join(parts)))
+
+
+def plan_document_ids(exports: Sequence[PhdExport]) -> list[str]:
+    """The id each export is imported under: its own, unless empty or taken by an earlier one."""
+    taken: set[str] = set()
+    planned = []
+    for export in exports:
+        original = export.document.id
+        document_id = original
+        if not original or original in taken:
+            document_id = _stable_id(original, Path(export.source).name)
+        taken.add(document_id)
+        planned.append(document_id)
+    return planned
+
+
+def _unique_actions(export: PhdExport, document_id: str) -> dict[str, list[Operation]]:
+    """The export's operations by scope, with empty or repeated action ids replaced."""
+    document = export.document
+    seen: set[str] = set()
+    out: dict[str, list[Operation]] = {}
+    for scope, operations in document.operations.items():
+        if scope == DOCUMENT_SCOPE:
+            continue
+        fixed = []
+        for op in operations:
+            action = op.action
+            if not action.id or action.id in seen:
+                replacement = _stable_id(document_id, scope, str(op.index))
+                action = action.model_copy(update={"id": replacement})
+                op = op.model_copy(update={"action": action})
+            seen.add(action.id)
+            fixed.append(op)
+        if fixed:
+            out[scope] = fixed
+    return out
+
+
+async def _submit(reactor: Reactor, export: PhdExport, document_id: str) -> list[JobInfo]:
+    document = export.document
+    document_type = document.header.document_type
+    model = reactor.registry.get(document_type)
+    create = create_document_actions(
+        model,
+        document_id,
+        name=document.header.name or None,
+        initial_state=document.initial_state,
+        timestamp=document.header.created_at_utc_iso or None,
+    )
+    create = [
+        action.model_copy(update={"id": _stable_id(document_id, "create", str(position))})
+        for position, action in enumerate(create)
+    ]
+    jobs = [
+        await reactor.submit_job(document_id, create, JobKind.CREATE, document_type=document_type)
+    ]
+    for operations in _unique_actions(export, document_id).values():
+        for start in range(0, len(operations), LOAD_CHUNK):
+            jobs.append(await reactor.load(document_id, operations[start : start + LOAD_CHUNK]))
+    return jobs
+
+
+def _compare(export: PhdExport, records: Sequence[OperationRecord], result: ImportResult) -> None:
+    ours: dict[str, list[OperationRecord]] = {}
+    for record in records:
+        ours.setdefault(record.scope, []).append(record)
+    for scope, recorded in export.document.operations.items():
+        mine = ours.get(scope, [])
+        if len(mine) != len(recorded):
+            result.mismatches.append(
+                f"scope {scope}: export has {len(recorded)} operations, pipeline wrote {len(mine)}"
+            )
+        for position, (theirs, produced) in enumerate(zip(recorded, mine, strict=False)):
+            result.operations += 1
+            if not theirs.hash:
+                continue
+            result.compared += 1
+            if theirs.hash != produced.operation.hash:
+                result.mismatches.append(
+                    f"scope {scope} index {theirs.index} (position {position}, "
+                    f"{theirs.action.type}): recorded {theirs.hash}, "
+                    f"pipeline {produced.operation.hash}"
+                )
+
+
+async def import_exports(
+    reactor: Reactor, exports: Sequence[PhdExport], *, timeout: float = 120.0
+) -> list[ImportResult]:
+    """Publish every export, wait for every job, read back and compare; one result each."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = {export.source: ImportResult(export.source) for export in exports}
+    submitted: dict[str, list[JobInfo]] = {}
+    for export, document_id in zip(exports, plan_document_ids(exports), strict=True):
+        result = results[export.source]
+        result.document_id = document_id
+        result.original_id = export.document.id
+        result.name = export.document.header.name
+        try:
+            submitted[export.source] = await _submit(reactor, export, document_id)
+        except ReactorError as exc:
+            result.error = str(exc)
+    for source, jobs in submitted.items():
+        result = results[source]
+        for job in jobs:
+            info = await reactor.wait_for_job(job.id, timeout, until=JobStatus.WRITE_READY)
+            if info.status is JobStatus.FAILED:
+                result.error = f"job {job.id} failed: {info.error}"
+                break
+    by_document = await read_operations(
+        reactor.settings,
+        reactor.bootstrap_servers,
+        [results[source].document_id for source in submitted],
+    )
+    for export in exports:
+        result = results[export.source]
+        if result.error is None:
+            _compare(export, by_document.get(result.document_id, []), result)
+        result.seconds = loop.time() - started
+    return [results[export.source] for export in exports]
