@@ -1,0 +1,55 @@
+"""The real Powerhouse exports, read once per session for the store suites."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reactor_es.document.phd import read_phd
+from reactor_es.document.types import Document
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where the exports live unless REACTOR_ES_PHD_FIXTURES says otherwise (repo-root relative).
+DEFAULT_PHD_FIXTURES = "../shared/fixtures/phd/dev"
+#: What the corpus holds (MANIFEST.tsv): a suite that sees less has skipped something.
+CORPUS_DOCUMENTS = 34
+CORPUS_OPERATIONS = 3180
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export, renamed `export-NN`: several files are snapshots of the same document."""
+
+    name: str
+    document: Document
+
+
+def _fixtures_dir() -> Path:
+    configured = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_PHD_FIXTURES)
+    return configured if configured.is_absolute() else (REPO_ROOT / configured).resolve()
+
+
+@pytest.fixture(scope="session")
+def phd_exports() -> list[Export]:
+    folder = _fixtures_dir()
+    files = (
+        sorted(p for p in folder.iterdir() if p.suffix in {".phd", ".zip"})
+        if folder.is_dir()
+        else []
+    )
+    if not files:
+        pytest.fail(
+            f"no .phd/.zip exports in {folder} (set REACTOR_ES_PHD_FIXTURES to their folder)",
+            pytrace=False,
+        )
+    exports = []
+    for number, path in enumerate(files):
+        document = read_phd(path).document
+        renamed = document.model_copy(deep=True)
+        renamed.header.id = f"export-{number:02d}"
+        renamed.header.slug = ""
+        exports.append(Export(path.name, renamed))
+    return exports
