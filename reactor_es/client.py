@@ -26,13 +26,21 @@ from reactor_es.config import Settings
 from reactor_es.document.actions import create_document_actions, delete_document_action, new_action
 from reactor_es.document.ids import new_id, utc_now_iso
 from reactor_es.document.reducer import BASE_ACTIONS, validate_action
+from reactor_es.document.state import DOCUMENT_SCOPE
 from reactor_es.document.types import Action, Document, JsonDict, Operation
 from reactor_es.errors import ClientError, JobNotFoundError, JobTimeoutError, MixedScopesError
 from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
 from reactor_es.kafka.clients import make_consumer, make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
-from reactor_es.kafka.records import ActionEnvelope, JobEvent, JobKind, JobStatus, load_meta
+from reactor_es.kafka.records import (
+    UNPARK_CONTROL,
+    ActionEnvelope,
+    JobEvent,
+    JobKind,
+    JobStatus,
+    load_meta,
+)
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry, default_registry
 
@@ -166,23 +174,32 @@ class Reactor:
         is validated against the model before anything is sent. `expected_revision` makes
         the job fail with a conflict unless the scope is at that revision.
         """
-        built = [_as_action(item) for item in actions]
-        if not built:
-            raise ClientError(f"job for document {document_id} has no actions")
         document_type = document_type or await self._known_type(document_id)
-        if document_type is not None:
-            model = self.registry.get(document_type)
-            rules = model.rules_at(None)
-            for action in built:
-                validate_action(action)
-                if action.type not in BASE_ACTIONS:
-                    model.validate_input(action, rules)
-        else:
-            for action in built:
-                validate_action(action)
+        built = self.check_actions(document_id, actions, document_type=document_type)
         return await self.submit_job(
             document_id, built, JobKind.MUTATE, expected_revision=expected_revision
         )
+
+    def check_actions(
+        self,
+        document_id: str,
+        actions: Sequence[ActionLike],
+        *,
+        document_type: str | None = None,
+    ) -> list[Action]:
+        """The actions, checked as they would be before publishing (raises when refused)."""
+        built = [_as_action(item) for item in actions]
+        if not built:
+            raise ClientError(f"job for document {document_id} has no actions")
+        model = self.registry.get(document_type) if document_type is not None else None
+        for action in built:
+            validate_action(action)
+            if model is not None and action.type not in BASE_ACTIONS:
+                model.validate_input(action, model.rules_at(None))
+        scopes = sorted({action.scope for action in built})
+        if len(scopes) > 1:
+            raise MixedScopesError(document_id, scopes)
+        return built
 
     async def load(self, document_id: str, operations: Sequence[Operation]) -> JobInfo:
         """Import operations recorded elsewhere (Powerhouse's `load`), all in one scope.
@@ -275,13 +292,44 @@ class Reactor:
         scopes = sorted({action.scope for action in actions})
         if len(scopes) > 1:
             raise MixedScopesError(document_id, scopes)
+        if not scopes:
+            raise ClientError(f"job for document {document_id} has no actions")
+        return await self._send(
+            document_id,
+            actions,
+            kind,
+            scopes[0],
+            document_type=document_type,
+            expected_revision=expected_revision,
+            meta=meta,
+        )
+
+    async def unpark(self, document_id: str, *, skip_first: bool = False) -> JobInfo:
+        """Retry, in order, the jobs parked for a document (`skip_first` drops the poison).
+
+        The request travels through `actions`, so it is ordered with the document's jobs.
+        """
+        meta = {"control": UNPARK_CONTROL, "skipFirst": skip_first}
+        return await self._send(document_id, [], JobKind.MUTATE, DOCUMENT_SCOPE, meta=meta)
+
+    async def _send(
+        self,
+        document_id: str,
+        actions: list[Action],
+        kind: JobKind,
+        scope: str,
+        *,
+        document_type: str | None = None,
+        expected_revision: int | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> JobInfo:
         if self._producer is None:
             raise ClientError("the client is not started (use `async with Reactor(...)`)")
         now = utc_now_iso()
         job = ActionEnvelope(
             job_id=new_id(),
             document_id=document_id,
-            scope=scopes[0],
+            scope=scope,
             kind=kind,
             actions=actions,
             created_at_utc_iso=now,

@@ -19,6 +19,8 @@ __all__ = ["main"]
 # Command-group modules, in the order their commands appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "reactor_es.cli.domain_commands",
+    "reactor_es.cli.pipeline_commands",
+    "reactor_es.cli.executor_commands",
     "reactor_es.cli.broker_commands",
 )
 

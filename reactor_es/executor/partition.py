@@ -4,8 +4,11 @@ Exactly once (KIP-98 style, since aiokafka has no KIP-447 group fencing): each i
 partition has its own transactional producer whose transactional id is derived from the
 partition alone, so whichever executor owns partition p uses the same id. Starting that
 producer fences any zombie that still believes it owns p and aborts its open transaction.
-Each poll batch is one transaction holding the operations, the job events and the consumed
-offset: either all of it becomes visible to read_committed readers or none of it does.
+Each poll batch is one transaction holding the operations, the job events, the dead
+letters and the consumed offset: either all of it becomes visible to read_committed
+readers or none of it does.
+
+Poison input parks only its document (see `parking.py`); the partition never stops.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -22,8 +26,16 @@ from aiokafka.errors import ProducerFenced
 from reactor_es.config import Settings
 from reactor_es.document.ids import utc_now_iso
 from reactor_es.executor.book import DocumentBook
-from reactor_es.executor.jobs import JobRunner
-from reactor_es.executor.restore import RestoreReport, restore_partition
+from reactor_es.executor.jobs import JobOutcome, JobRunner
+from reactor_es.executor.parking import (
+    UNPARK_CONTROL,
+    DeadLetter,
+    DeadLetterEvent,
+    ParkingLot,
+    dead_letter_headers,
+    key_text,
+)
+from reactor_es.executor.restore import RestoreReport, restore_parking, restore_partition
 from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
@@ -50,6 +62,17 @@ class PartitionState(enum.Enum):
     CLOSED = "closed"
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One job to run: from the actions topic, or taken back from the dead-letter topic."""
+
+    value: bytes
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
 class PartitionWorker:
     """Processes the batches of one `actions` partition inside Kafka transactions."""
 
@@ -74,10 +97,12 @@ class PartitionWorker:
         self.registry = registry
         self.book = DocumentBook(registry)
         self.runner = JobRunner(self.book)
+        self.parking = ParkingLot()
         self.state = PartitionState.STARTING
         self.lock = asyncio.Lock()
         self.transactional_id = f"{group_id}-{topics.actions}-{partition}"
         self._producer: Any = None
+        self._needs_restore = False
         self.last_restore: RestoreReport | None = None
         self.jobs_done = 0
         self.records_dead_lettered = 0
@@ -92,20 +117,31 @@ class PartitionWorker:
         await self._producer.start()
 
     async def restore(self) -> RestoreReport:
-        """Rebuild the book from the operations partition (after `start`, so nothing moves)."""
+        """Rebuild documents and parking from the topics (after `start`, so nothing moves)."""
         self.state = PartitionState.RESTORING
-        self.book = DocumentBook(self.registry)
-        self.runner = JobRunner(self.book)
-        self.last_restore = await restore_partition(
-            self.book,
+        book = DocumentBook(self.registry)
+        parking = ParkingLot()
+        report = await restore_partition(
+            book,
             settings=self.settings,
             bootstrap_servers=self.bootstrap_servers,
             operations_topic=self.topics.operations,
             partition=self.partition,
             codec=self.codec,
         )
+        await restore_parking(
+            parking,
+            settings=self.settings,
+            bootstrap_servers=self.bootstrap_servers,
+            dead_letter_topic=self.topics.actions_dlq,
+            partition=self.partition,
+        )
+        self.book, self.parking = book, parking
+        self.runner = JobRunner(book)
+        self.last_restore = report
+        self._needs_restore = False
         self.state = PartitionState.READY
-        return self.last_restore
+        return report
 
     async def close(self) -> None:
         """Finish the batch in flight (if any), then release the producer."""
@@ -122,94 +158,209 @@ class PartitionWorker:
     # -- processing ----------------------------------------------------------------------------
 
     async def process(self, messages: Sequence[Any]) -> None:
-        """Apply one poll batch in one transaction; raise `PartitionFenced` if taken over.
+        """Apply one poll batch in one transaction (or a few); raise `PartitionFenced`
+        if the partition was taken over.
 
-        On any other Kafka failure the transaction is aborted, the in-memory documents are
-        rebuilt from the operations topic and the error is raised: the caller seeks the
-        partition back to its committed offset and the batch is processed again.
+        On any other Kafka failure the transaction is aborted, the in-memory state is
+        rebuilt from the topics and the error is raised: the caller seeks the partition
+        back to its committed offset and the batch is processed again.
         """
-        if not messages:
-            return
         async with self.lock:
-            if self.state is not PartitionState.READY or self._producer is None:
-                return
-            producer = self._producer
-            try:
-                await producer.begin_transaction()
-                futures = await self._produce_batch(producer, messages)
-                await producer.send_offsets_to_transaction(
-                    {self.tp: messages[-1].offset + 1}, self.group_id
-                )
-                if futures:
-                    await asyncio.gather(*futures)
-                await producer.commit_transaction()
-            except ProducerFenced as exc:
-                self.state = PartitionState.FENCED
-                raise PartitionFenced(
-                    f"partition {self.partition}: producer {self.transactional_id} was fenced"
-                ) from exc
-            except Exception:
-                log.exception("partition %d: batch failed, aborting", self.partition)
-                await self._abort(producer)
-                await self.restore()
-                raise
+            remaining = list(messages)
+            while remaining and self.state is PartitionState.READY:
+                done = await self._transaction(remaining)
+                remaining = remaining[done:]
+                if self._needs_restore:
+                    # An executor failure may have left a document half-changed: rebuild
+                    # everything from the committed topics before going on.
+                    await self.restore()
 
-    async def _produce_batch(self, producer: Any, messages: Sequence[Any]) -> list[Any]:
-        futures: list[Any] = []
-        for message in messages:
-            try:
-                job = self.codec.decode_record(message.value, ActionEnvelope)
-            except RecordDecodeError as exc:
-                futures.append(await self._dead_letter(producer, message, str(exc)))
-                continue
-            outcome = self.runner.run(job)
-            for record in outcome.records:
-                futures.append(
-                    await producer.send(
-                        self.topics.operations,
-                        value=self.codec.encode_record(record),
-                        key=document_key(record.document_id),
-                        partition=self.partition,
-                    )
+    async def _transaction(self, messages: Sequence[Any]) -> int:
+        producer = self._producer
+        if producer is None:
+            return len(messages)
+        try:
+            await producer.begin_transaction()
+            futures: list[Any] = []
+            done = 0
+            for message in messages:
+                job_input = _Input(
+                    message.value, message.key, message.topic, message.partition, message.offset
                 )
-            event = outcome.event(utc_now_iso(), SOURCE)
+                if not await self._take(producer, job_input, futures):
+                    break  # a barrier: commit what came before, restore, then go on
+                done += 1
+            if done:
+                await producer.send_offsets_to_transaction(
+                    {self.tp: messages[done - 1].offset + 1}, self.group_id
+                )
+            if futures:
+                await asyncio.gather(*futures)
+            await producer.commit_transaction()
+            return done
+        except ProducerFenced as exc:
+            self.state = PartitionState.FENCED
+            raise PartitionFenced(
+                f"partition {self.partition}: producer {self.transactional_id} was fenced"
+            ) from exc
+        except Exception:
+            log.exception("partition %d: batch failed, aborting", self.partition)
+            await self._abort(producer)
+            await self.restore()
+            raise
+
+    async def _take(self, producer: Any, job_input: _Input, futures: list[Any]) -> bool:
+        """Handle one input inside the open transaction; False means "stop before it"."""
+        document_id = key_text(job_input.key)
+        if document_id is not None and self.parking.is_parked(document_id):
+            job = self._peek(job_input)
+            if job is not None and (job.meta or {}).get("control") == UNPARK_CONTROL:
+                if self._needs_restore:
+                    return False
+                await self._unpark(producer, job, futures)
+                return True
+            await self._dead_letter(
+                producer, job_input, document_id, DeadLetterEvent.QUEUED, futures
+            )
+            return True
+        try:
+            job = self.codec.decode_record(job_input.value, ActionEnvelope)
+        except RecordDecodeError as exc:
+            await self._dead_letter(
+                producer, job_input, document_id, DeadLetterEvent.PARKED, futures, str(exc)
+            )
+            return True
+        if (job.meta or {}).get("control") == UNPARK_CONTROL:
+            await self._send_event(producer, futures, _control_outcome(job, "is not parked"))
+            return True
+        try:
+            outcome = self.runner.run(job)
+        except Exception as exc:  # the executor itself failed on this job: park, rebuild
+            log.exception("partition %d: job %s failed the executor", self.partition, job.job_id)
+            reason = f"executor failed: {type(exc).__name__}: {exc}"
+            await self._dead_letter(
+                producer, job_input, job.document_id, DeadLetterEvent.PARKED, futures, reason
+            )
+            self._needs_restore = True
+            return True
+        await self._publish(producer, outcome, futures)
+        return True
+
+    def _peek(self, job_input: _Input) -> ActionEnvelope | None:
+        try:
+            return self.codec.decode_record(job_input.value, ActionEnvelope)
+        except RecordDecodeError:
+            return None
+
+    async def _publish(self, producer: Any, outcome: JobOutcome, futures: list[Any]) -> None:
+        for record in outcome.records:
             futures.append(
                 await producer.send(
-                    self.topics.job_events,
-                    value=self.codec.encode_record(event),
-                    key=job_key(job.job_id),
+                    self.topics.operations,
+                    value=self.codec.encode_record(record),
+                    key=document_key(record.document_id),
+                    partition=self.partition,
                 )
             )
-            self.jobs_done += 1
-            if outcome.error is not None:
-                log.info(
-                    "job %s on document %s failed: %s", job.job_id, job.document_id, outcome.error
-                )
-        return futures
+        await self._send_event(producer, futures, outcome)
+        self.jobs_done += 1
+        if outcome.error is not None:
+            log.info(
+                "job %s on document %s failed: %s",
+                outcome.job.job_id,
+                outcome.job.document_id,
+                outcome.error,
+            )
 
-    async def _dead_letter(self, producer: Any, message: Any, reason: str) -> Any:
-        """Keep an unreadable record (with where it came from) and carry on with the rest."""
+    async def _send_event(self, producer: Any, futures: list[Any], outcome: JobOutcome) -> None:
+        event = outcome.event(utc_now_iso(), SOURCE)
+        futures.append(
+            await producer.send(
+                self.topics.job_events,
+                value=self.codec.encode_record(event),
+                key=job_key(event.job_id),
+            )
+        )
+
+    async def _unpark(self, producer: Any, control: ActionEnvelope, futures: list[Any]) -> None:
+        """Take a document's parked records back and retry them in order."""
+        document_id = control.document_id
+        waiting = self.parking.release(document_id)
+        futures.append(
+            await producer.send(
+                self.topics.actions_dlq,
+                value=b"",
+                key=document_key(document_id),
+                partition=self.partition,
+                headers=dead_letter_headers(DeadLetterEvent.RELEASED, document_id=document_id),
+            )
+        )
+        skip_first = bool((control.meta or {}).get("skipFirst"))
+        if skip_first and waiting:
+            dropped = waiting.pop(0)
+            log.warning("document %s: dropping %s", document_id, dropped.describe())
+            futures.append(
+                await producer.send(
+                    self.topics.actions_dlq,
+                    value=dropped.value,
+                    key=dropped.key,
+                    partition=self.partition,
+                    headers=_headers_of(dropped, DeadLetterEvent.DROPPED),
+                )
+            )
+        log.info("document %s: retrying %d parked record(s)", document_id, len(waiting))
+        for letter in waiting:
+            retried = _Input(
+                letter.value,
+                letter.key,
+                letter.source_topic,
+                letter.source_partition,
+                letter.source_offset,
+            )
+            await self._take(producer, retried, futures)
+        await self._send_event(producer, futures, _control_outcome(control, None))
+
+    async def _dead_letter(
+        self,
+        producer: Any,
+        job_input: _Input,
+        document_id: str | None,
+        event: DeadLetterEvent,
+        futures: list[Any],
+        reason: str = "",
+    ) -> None:
+        """Keep a record on the dead-letter topic (with where it came from) and park its
+        document; the rest of the partition carries on."""
         self.records_dead_lettered += 1
-        log.warning(
-            "undecodable record on %s partition %d offset %d: %s",
-            message.topic,
-            message.partition,
-            message.offset,
-            reason,
+        if event is DeadLetterEvent.PARKED:
+            log.warning(
+                "parking document %s: record %s[%d]@%d: %s",
+                document_id or "(no document key)",
+                job_input.topic,
+                job_input.partition,
+                job_input.offset,
+                reason,
+            )
+        letter = DeadLetter(
+            event=event,
+            document_id=document_id,
+            value=job_input.value or b"",
+            key=job_input.key,
+            reason=reason,
+            source_topic=job_input.topic,
+            source_partition=job_input.partition,
+            source_offset=job_input.offset,
         )
-        headers = [
-            ("reason", reason.encode("utf-8")),
-            ("source-topic", message.topic.encode("utf-8")),
-            ("source-partition", str(message.partition).encode("ascii")),
-            ("source-offset", str(message.offset).encode("ascii")),
-        ]
-        return await producer.send(
-            self.topics.actions_dlq,
-            value=message.value,
-            key=message.key,
-            partition=self.partition,
-            headers=headers,
+        futures.append(
+            await producer.send(
+                self.topics.actions_dlq,
+                value=letter.value,
+                key=job_input.key,
+                partition=self.partition,
+                headers=_headers_of(letter, event),
+            )
         )
+        self.parking.fold(letter)
 
     async def _abort(self, producer: Any) -> None:
         try:
@@ -221,3 +372,19 @@ class PartitionWorker:
             finally:
                 self._producer = None
                 await self.start()
+
+
+def _headers_of(letter: DeadLetter, event: DeadLetterEvent) -> list[tuple[str, bytes]]:
+    return dead_letter_headers(
+        event,
+        document_id=letter.document_id,
+        reason=letter.reason,
+        source_topic=letter.source_topic,
+        source_partition=letter.source_partition,
+        source_offset=letter.source_offset,
+    )
+
+
+def _control_outcome(job: ActionEnvelope, problem: str | None) -> JobOutcome:
+    error = None if problem is None else f"document {job.document_id} {problem}"
+    return JobOutcome(job=job, error=error)

@@ -31,6 +31,7 @@ from reactor_es.kafka.schemas import (
 
 __all__ = [
     "LOAD_META_KEY",
+    "UNPARK_CONTROL",
     "ActionEnvelope",
     "DocumentSnapshot",
     "HeaderHint",
@@ -152,6 +153,11 @@ def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> O
 #: `ActionEnvelope.meta[LOAD_META_KEY]` marks a load job (history imported from elsewhere);
 #: it holds the recorded timestamp of each action's operation, in order.
 LOAD_META_KEY = "load"
+
+
+#: `ActionEnvelope.meta["control"] == UNPARK_CONTROL` marks the job (with no actions) that
+#: releases a parked document; `meta["skipFirst"]` drops its poison record first.
+UNPARK_CONTROL = "unpark"
 
 
 def load_meta(operation_timestamps: Sequence[str]) -> JsonDict:

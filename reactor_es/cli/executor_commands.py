@@ -1,0 +1,64 @@
+"""`reactor-es parked` and `reactor-es unpark`: documents held up by poison input."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from reactor_es.cli.runtime import bootstrap_for, run_async
+from reactor_es.client import Reactor
+from reactor_es.config import Settings
+from reactor_es.executor.restore import read_parking_lot
+from reactor_es.kafka.records import JobStatus
+from reactor_es.kafka.topics import TopicNames
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    parked = subparsers.add_parser(
+        "parked", help="list documents parked by poison input, with what waits behind it"
+    )
+    parked.set_defaults(handler=_parked)
+
+    unpark = subparsers.add_parser("unpark", help="retry a parked document's jobs in order")
+    unpark.add_argument("document_id", metavar="ID")
+    unpark.add_argument(
+        "--skip-first", action="store_true", help="drop the poison record, retry the rest"
+    )
+    unpark.add_argument("--timeout", type=float, default=30.0)
+    unpark.set_defaults(handler=_unpark)
+
+
+def _parked(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    bootstrap = bootstrap_for(settings, start_local=False)
+    topic = TopicNames.from_settings(settings).actions_dlq
+    lot = run_async(lambda: read_parking_lot(settings, bootstrap, topic))
+    for document_id, letters in sorted(lot.documents.items()):
+        first = letters[0]
+        print(
+            f"{document_id}\t{len(letters)} record(s) waiting\tsince "
+            f"{first.source_topic}[{first.source_partition}]@{first.source_offset}: {first.reason}"
+        )
+    if lot.unattributed:
+        print(f"(no document)\t{len(lot.unattributed)} unreadable record(s) without a key")
+    print(f"parked: {len(lot.documents)} documents")
+    return 0
+
+
+def _unpark(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    bootstrap = bootstrap_for(settings, start_local=False)
+
+    async def main() -> int:
+        async with Reactor(settings, bootstrap) as reactor:
+            info = await reactor.unpark(args.document_id, skip_first=args.skip_first)
+            info = await reactor.wait_for_job(info.id, args.timeout, until=JobStatus.WRITE_READY)
+        if info.status is JobStatus.FAILED:
+            print(f"unpark {args.document_id}: {info.error}")
+            return 1
+        print(f"unparked {args.document_id}: its parked jobs were retried in order")
+        return 0
+
+    return run_async(main)

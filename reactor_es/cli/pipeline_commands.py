@@ -1,0 +1,413 @@
+"""Commands that talk to Kafka: run the services, create, publish, read documents and jobs,
+import and export Powerhouse files.
+
+Services (`run`, `executor`, `project`) start the project-local broker when no other broker
+is configured; client commands never start one and say how to get one instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reactor_es.cli.runtime import bootstrap_for, run_async, run_until_signalled
+from reactor_es.client import Reactor
+from reactor_es.config import Settings
+from reactor_es.document.phd import read_phd, write_phd
+from reactor_es.document.verify import find_exports
+from reactor_es.errors import ClientError, ReactorError
+from reactor_es.jobs import JobInfo
+from reactor_es.kafka.records import JobStatus
+from reactor_es.kafka.topics import TopicNames, ensure_topics
+from reactor_es.registry import default_registry
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run", help="run the executor and the projectors of the phase in one process"
+    )
+    run.add_argument(
+        "--phase", type=int, choices=(4, 5, 6), default=None, help="default $REACTOR_ES_PHASE"
+    )
+    run.set_defaults(handler=_run)
+
+    executor = subparsers.add_parser("executor", help="run the JobExecutor only")
+    executor.set_defaults(handler=_executor)
+
+    project = subparsers.add_parser("project", help="run one projector")
+    project.add_argument("name", choices=("legacy", "jobs", "operations"))
+    project.set_defaults(handler=_project)
+
+    create = subparsers.add_parser("create", help="create a document")
+    create.add_argument("--type", required=True, dest="document_type", metavar="TYPE")
+    create.add_argument("--id", dest="document_id", default=None, help="default: a new UUID")
+    create.add_argument("--name", default=None)
+    _wait_options(create)
+    create.set_defaults(handler=_create)
+
+    publish = subparsers.add_parser(
+        "publish",
+        help="publish actions (one job per action)",
+        description=(
+            "Publish one action from options, or JSON lines from FILE or stdin (-): one action "
+            'a line, {"document": ID, "type": T, "scope": S, "input": {...}} (scope optional). '
+            "Every line is checked before anything is published."
+        ),
+    )
+    publish.add_argument("file", nargs="?", default=None, help="JSON lines file, or - for stdin")
+    publish.add_argument("--document", default=None, metavar="ID")
+    publish.add_argument("--type", dest="action_type", default=None, metavar="TYPE")
+    publish.add_argument("--scope", default=None)
+    publish.add_argument("--input", dest="input_json", default=None, metavar="JSON")
+    publish.add_argument("--expected-revision", type=int, default=None)
+    _wait_options(publish)
+    publish.set_defaults(handler=_publish)
+
+    doc = subparsers.add_parser("doc", help="print a document as Powerhouse-shaped JSON")
+    doc.add_argument("document_id", metavar="ID")
+    doc.set_defaults(handler=_doc)
+
+    job = subparsers.add_parser("job", help="print a job's status as JSON")
+    job.add_argument("job_id", metavar="ID")
+    job.set_defaults(handler=_job)
+
+    imp = subparsers.add_parser(
+        "import", help="import .phd exports through Kafka and compare every hash"
+    )
+    imp.add_argument("paths", nargs="+", metavar="PATH")
+    imp.add_argument("--timeout", type=float, default=120.0, help="seconds per job (default 120)")
+    imp.set_defaults(handler=_import)
+
+    export = subparsers.add_parser("export", help="write a document to a .phd file")
+    export.add_argument("document_id", metavar="ID")
+    export.add_argument("file", metavar="FILE.phd")
+    export.set_defaults(handler=_export)
+
+
+def _wait_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the job is readable (READ_READY) or failed",
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+
+
+# -- services ----------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.phase is not None:
+        settings = settings.with_(phase=args.phase)
+    from projections.service import projector_names_for_phase
+
+    return _serve(settings, executor=True, projectors=projector_names_for_phase(settings.phase))
+
+
+def _executor(args: argparse.Namespace) -> int:
+    return _serve(Settings.from_env(), executor=True, projectors=())
+
+
+def _project(args: argparse.Namespace) -> int:
+    return _serve(Settings.from_env(), executor=False, projectors=(args.name,))
+
+
+def _serve(settings: Settings, *, executor: bool, projectors: Sequence[str]) -> int:
+    bootstrap = bootstrap_for(settings, start_local=True)
+
+    async def main() -> None:
+        from projections.service import build_runners
+
+        from reactor_es.executor.service import JobExecutor
+
+        await ensure_topics(bootstrap, settings)
+        registry = default_registry()
+        services: list[Any] = []
+        if executor:
+            services.append(JobExecutor(settings, bootstrap, registry=registry))
+        services.extend(build_runners(settings, bootstrap, registry, list(projectors)))
+        for service in services:
+            await service.start()
+        names = (["executor"] if executor else []) + list(projectors)
+        print(
+            f"reactor-es running on {bootstrap} (phase {settings.phase}, topics "
+            f"'{TopicNames.from_settings(settings).actions}'...): {', '.join(names)}",
+            flush=True,
+        )
+
+        def stop() -> None:
+            for service in services:
+                service.stop()
+
+        await run_until_signalled(stop, _gather_runs(services))
+        print("reactor-es stopped", flush=True)
+
+    run_async(main)
+    return 0
+
+
+async def _gather_runs(services: Iterable[Any]) -> None:
+    await asyncio.gather(*(service.run() for service in services))
+
+
+# -- client commands ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    number: int
+    document_id: str
+    action: dict[str, Any]
+
+
+def _client_settings() -> tuple[Settings, str]:
+    settings = Settings.from_env()
+    return settings, bootstrap_for(settings, start_local=False)
+
+
+def _reader_stores(settings: Settings) -> tuple[Any, Any]:
+    from projections.service import open_document_reader, open_job_store
+
+    return open_document_reader(settings), open_job_store(settings)
+
+
+async def _open_reactor(settings: Settings, bootstrap: str) -> Reactor:
+    documents, jobs = await _open_stores(settings)
+    reactor = Reactor(settings, bootstrap, documents=documents, jobs=jobs)
+    await reactor.start()
+    return reactor
+
+
+async def _open_stores(settings: Settings) -> tuple[Any, Any]:
+    documents, jobs = _reader_stores(settings)
+    return await documents, await jobs
+
+
+def _print_job(info: JobInfo) -> None:
+    refs = ", ".join(f"{r.scope}[{r.index}]" for r in info.operations)
+    text = f"job {info.id} document {info.document_id}: {info.status.value}"
+    if refs:
+        text += f" ({refs})"
+    if info.error:
+        text += f": {info.error}"
+    print(text, flush=True)
+
+
+async def _finish(reactor: Reactor, info: JobInfo, args: argparse.Namespace) -> JobInfo:
+    if args.wait:
+        info = await reactor.wait_for_job(info.id, args.timeout, until=JobStatus.READ_READY)
+    _print_job(info)
+    return info
+
+
+def _create(args: argparse.Namespace) -> int:
+    settings, bootstrap = _client_settings()
+    default_registry().get(args.document_type)  # unknown type: refused before connecting
+
+    async def main() -> int:
+        reactor = await _open_reactor(settings, bootstrap)
+        try:
+            info = await reactor.create_document(
+                args.document_type, args.document_id, name=args.name
+            )
+            info = await _finish(reactor, info, args)
+            return 1 if info.status is JobStatus.FAILED else 0
+        finally:
+            await reactor.close()
+
+    return run_async(main)
+
+
+def _parse_lines(text: str, source: str) -> list[_Line]:
+    lines = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{source} line {number}"
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ClientError(f"{where}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(item, dict):
+            raise ClientError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        document_id = item.get("document")
+        action_type = item.get("type")
+        if not isinstance(document_id, str) or not document_id:
+            raise ClientError(f"{where}: 'document' must be a non-empty string")
+        if not isinstance(action_type, str) or not action_type:
+            raise ClientError(f"{where}: 'type' must be a non-empty string")
+        scope = item.get("scope", "global")
+        if not isinstance(scope, str) or not scope:
+            raise ClientError(f"{where}: 'scope' must be a non-empty string")
+        action = {"type": action_type, "scope": scope, "input": item.get("input", {})}
+        lines.append(_Line(number, document_id, action))
+    if not lines:
+        raise ClientError(f"{source}: no actions")
+    return lines
+
+
+def _publish_lines(args: argparse.Namespace) -> tuple[list[_Line], str]:
+    if args.file is not None:
+        if any(v is not None for v in (args.document, args.action_type, args.input_json)):
+            raise ClientError("give either FILE or --document/--type/--input, not both")
+        if args.file == "-":
+            return _parse_lines(sys.stdin.read(), "stdin"), "stdin"
+        path = Path(args.file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ClientError(f"cannot read {path}: {exc.strerror}") from None
+        return _parse_lines(text, str(path)), str(path)
+    if args.document is None or args.action_type is None:
+        raise ClientError("publish needs --document and --type (or a FILE of JSON lines)")
+    try:
+        payload = json.loads(args.input_json) if args.input_json is not None else {}
+    except json.JSONDecodeError as exc:
+        raise ClientError(f"--input: malformed JSON: {exc.msg} (column {exc.colno})") from None
+    action = {"type": args.action_type, "scope": args.scope or "global", "input": payload}
+    return [_Line(0, args.document, action)], "options"
+
+
+def _publish(args: argparse.Namespace) -> int:
+    lines, source = _publish_lines(args)
+    settings, bootstrap = _client_settings()
+
+    async def main() -> int:
+        reactor = await _open_reactor(settings, bootstrap)
+        try:
+            # Check every line (document known, input valid) before publishing any.
+            types: dict[str, str] = {}
+            for line in lines:
+                if line.document_id not in types:
+                    types[line.document_id] = await _document_type(reactor, line.document_id)
+                where = f"{source} line {line.number}: " if line.number else ""
+                try:
+                    reactor.check_actions(
+                        line.document_id, [line.action], document_type=types[line.document_id]
+                    )
+                except ReactorError as exc:
+                    raise ClientError(f"{where}{exc}") from None
+            failed = False
+            for line in lines:
+                info = await reactor.mutate(
+                    line.document_id,
+                    [line.action],
+                    document_type=types[line.document_id],
+                    expected_revision=args.expected_revision,
+                )
+                info = await _finish(reactor, info, args)
+                failed = failed or info.status is JobStatus.FAILED
+            return 1 if failed else 0
+        finally:
+            await reactor.close()
+
+    return run_async(main)
+
+
+async def _document_type(reactor: Reactor, document_id: str) -> str:
+    """The type of an existing document; a document the read store lacks is refused."""
+    try:
+        document = await reactor.get_document(document_id)
+    except ReactorError as exc:
+        raise ClientError(
+            f"{exc} (is `reactor-es run` running and the document created?)"
+        ) from None
+    return document.header.document_type
+
+
+def _doc(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+
+    async def main() -> int:
+        documents, jobs = await _open_stores(settings)
+        try:
+            document = await documents.get_document(args.document_id)
+        finally:
+            await documents.close()
+            await jobs.close()
+        data = document.to_json()
+        shaped = {
+            "header": data["header"],
+            "state": data["state"],
+            "operations": data["operations"],
+        }
+        print(json.dumps(shaped, indent=2, ensure_ascii=False))
+        return 0
+
+    return run_async(main)
+
+
+def _job(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+
+    async def main() -> int:
+        documents, jobs = await _open_stores(settings)
+        try:
+            info = await jobs.get_job(args.job_id)
+        finally:
+            await documents.close()
+            await jobs.close()
+        if info is None:
+            raise ClientError(f"job {args.job_id} not found")
+        print(json.dumps(info.to_json(), indent=2))
+        return 0
+
+    return run_async(main)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from reactor_es.importer import import_exports
+
+    settings, bootstrap = _client_settings()
+    exports = []
+    unreadable = []
+    for path in find_exports(args.paths):
+        try:
+            exports.append(read_phd(path))
+        except ReactorError as exc:
+            unreadable.append(f"ERROR {path}: {exc}")
+
+    async def main() -> int:
+        async with Reactor(settings, bootstrap) as reactor:
+            results = await import_exports(reactor, exports, timeout=args.timeout)
+        for line in unreadable:
+            print(line)
+        operations = mismatches = 0
+        for result in results:
+            print(result.line(), flush=True)
+            operations += result.operations
+            mismatches += len(result.mismatches)
+        failed = bool(unreadable) or any(r.error is not None for r in results)
+        print(
+            f"imported: {len(results)} documents, {operations} operations, {mismatches} mismatches"
+        )
+        return 1 if failed or mismatches else 0
+
+    return run_async(main)
+
+
+def _export(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+
+    async def main() -> int:
+        documents, jobs = await _open_stores(settings)
+        try:
+            document = await documents.get_document(args.document_id)
+        finally:
+            await documents.close()
+            await jobs.close()
+        write_phd(document, args.file)
+        total = sum(len(ops) for ops in document.operations.values())
+        print(f"exported {document.id} ({total} operations) to {args.file}")
+        return 0
+
+    return run_async(main)

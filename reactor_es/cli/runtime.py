@@ -1,0 +1,43 @@
+"""What every Kafka-facing command needs: settings, a broker, and a clean way to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from reactor_es.config import Settings
+from reactor_es.kafka.bootstrap import select_broker
+
+__all__ = ["bootstrap_for", "run_async", "run_until_signalled"]
+
+T = TypeVar("T")
+
+
+def bootstrap_for(settings: Settings, *, start_local: bool) -> str:
+    """The broker to use, in the project's order; services may start the local one."""
+    return select_broker(settings, start_local=start_local).bootstrap_servers
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(_call(main))
+
+
+async def _call(main: Callable[[], Awaitable[T]]) -> T:
+    return await main()
+
+
+async def run_until_signalled(stop: Callable[[], None], work: Awaitable[None]) -> None:
+    """Run `work` until it ends or SIGINT/SIGTERM asks `stop()` for a graceful end."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop)
+    try:
+        await work
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
