@@ -13,6 +13,8 @@ __all__ = [
     "DocumentTypeMismatchError",
     "DuplicateDocumentModelError",
     "HashMismatchError",
+    "HistoryActionNotAllowedError",
+    "HistoryError",
     "InvalidActionError",
     "InvalidActionInputError",
     "InvalidDocumentModelError",
@@ -134,11 +136,33 @@ class DocumentTypeMismatchError(DocumentError):
 
 
 class UnsupportedActionError(DocumentError):
-    """A base action whose semantics are not implemented yet (history: UNDO, REDO, ...)."""
+    """A base action, or a form of one, that we do not implement (e.g. a stored UNDO)."""
 
     def __init__(self, action_type: str, detail: str = "not supported yet") -> None:
         self.action_type = action_type
         super().__init__(f"{action_type}: {detail}")
+
+
+class HistoryError(DocumentError):
+    """UNDO or REDO refused (nothing to undo, nothing to redo): Powerhouse's text, then where."""
+
+    def __init__(self, problem: str, *, document_id: str, scope: str) -> None:
+        self.problem = problem
+        self.document_id = document_id
+        self.scope = scope
+        super().__init__(f"{problem} (document {document_id}, scope {scope})")
+
+
+class HistoryActionNotAllowedError(DocumentError):
+    """UNDO, REDO, PRUNE or a skip aimed at a scope whose history may not be rewritten."""
+
+    def __init__(self, document_id: str, action_type: str, scope: str) -> None:
+        self.document_id = document_id
+        self.action_type = action_type
+        self.scope = scope
+        super().__init__(
+            f"document {document_id}: {action_type} is not permitted on the {scope} scope"
+        )
 
 
 class DocumentModelError(DocumentError):

@@ -13,10 +13,32 @@ Two entry points share one pipeline:
   model runs under the rules of the operation's era, the stored hash is reused, and a
   failing input validation is recorded as an error, as Powerhouse's reducer did.
 
-The steps follow the numbering of powerhouse-semantics.md §1.8. Undo history (skip,
-garbage collection, UNDO/REDO/PRUNE/LOAD_STATE) is not implemented yet: those actions
-raise `UnsupportedActionError`; the history module will plug in at steps 2, 3, 7 and 8
-and register its handlers in `BASE_ACTIONS`.
+The steps follow the numbering of powerhouse-semantics.md §1.8. History (§1.10-§1.12)
+takes a separate path, so the common case pays one test for it: a fresh action with a
+skip (`ReducerOptions.skip`) rewinds its scope first; UNDO becomes a NOOP (protocol 1:
+growing skip, index reuse, clipboard; protocol 2: skip 1, chain rule); REDO re-applies
+the last clipboard entry of its scope; PRUNE folds a range into a LOAD_STATE. On replay
+a protocol-2 NOOP with a skip rebuilds its scope, and `replay_document` garbage collects
+first. `history.py` holds the list algorithms; here they meet the replays they select.
+
+Where we part from Powerhouse, on purpose:
+- The NOOP an UNDO becomes, and the action a REDO re-applies, keep the UNDO's or REDO's
+  id, timestamp and context (Powerhouse mints a new NOOP action, and sends REDO's
+  without id or timestamp): operation ids stay deterministic and retries recognisable.
+- Rebuilds replay the document scope and the action's scope only, and take that scope's
+  state (Powerhouse replays every scope to the same result, as each scope's reducer
+  edits its own scope). They keep the other operations as recorded, hashes included.
+- After a protocol-2 UNDO `header.revision[scope]` is the NOOP's index + 1, as after any
+  operation (Powerhouse's document reducer leaves the rebuilt scope's revision there;
+  its reactor then writes index + 1, as we do).
+- A model handler that raises without a skip leaves no trace in the state (Powerhouse
+  keeps what it changed before raising); with a skip, both restore the state before.
+- PRUNE re-indexes a scope, which no append-only history can follow: it is refused
+  unless `ReducerOptions.allow_prune` is set. Its LOAD_STATE holds the pruned scope only,
+  and LOAD_STATE replaces the model scopes its snapshot holds (never `auth` or
+  `document`), so other scopes keep replaying onto their own states.
+- UNDO, REDO, PRUNE and skips are refused on the `document` scope as well as on `auth`;
+  a skip may not be negative or reach past the scope's first operation.
 """
 
 from __future__ import annotations
@@ -26,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from reactor_es.document.exceptions import (
@@ -35,6 +57,7 @@ from reactor_es.document.exceptions import (
     DocumentNotFoundError,
     DocumentTypeMismatchError,
     HashMismatchError,
+    HistoryActionNotAllowedError,
     InvalidActionError,
     InvalidActionInputError,
     MissingOperationsError,
@@ -42,6 +65,19 @@ from reactor_es.document.exceptions import (
     UnsupportedActionError,
 )
 from reactor_es.document.hashing import hash_scope_state
+from reactor_es.document.history import (
+    NOOP,
+    clipboard_after_undo,
+    effective_history,
+    garbage_collect,
+    is_undo_marker,
+    live_operations,
+    plan_undo_v1,
+    plan_undo_v2,
+    skip_header_operations,
+    sort_operations,
+    take_redo,
+)
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.document.model import (
     NOT_VALIDATED,
@@ -50,7 +86,12 @@ from reactor_es.document.model import (
     Signal,
     parse_instant,
 )
-from reactor_es.document.state import DOCUMENT_SCOPE, backfill_base_state, is_deleted
+from reactor_es.document.state import (
+    BASE_SCOPES,
+    DOCUMENT_SCOPE,
+    backfill_base_state,
+    is_deleted,
+)
 from reactor_es.document.types import (
     BASE_REDUCER,
     Action,
@@ -94,6 +135,15 @@ class ReducerOptions:
     #: `replay_document`: compare each scope's last hash with its final state at the end and
     #: raise `HashMismatchError` (Powerhouse's `checkHashes: false`); cheap integrity check.
     check_final_hashes: bool = False
+    #: Fresh action: before it, discard the effect of the operations its index - skip
+    #: leaves behind (§1.10). A protocol-2 NOOP with a skip is an undo marker instead.
+    skip: int = 0
+    #: With a skip: drop the discarded operations from the history, as Powerhouse does by
+    #: default; False keeps them (every reader garbage collects at use time).
+    prune_on_skip: bool = True
+    #: PRUNE re-indexes a scope, which append-only histories (the operations topic, the
+    #: stores) cannot follow; only a caller that owns the whole document may allow it.
+    allow_prune: bool = False
 
 
 _DEFAULTS = ReducerOptions()
@@ -104,9 +154,12 @@ class AppliedAction:
     """The outcome of one action, fresh or replayed: the operation now last in its scope."""
 
     document: Document
+    #: The operation appended (for a protocol-1 UNDO that reuses an index, the NOOP that
+    #: superseded the previous one; for PRUNE, the LOAD_STATE that replaced the range).
     operation: Operation
     signals: list[Signal] = field(default_factory=list)
-    #: The hash we computed, when we computed one (always for fresh actions).
+    #: The hash we computed, when we computed one (for every fresh action but a protocol-2
+    #: undo marker, whose hash Powerhouse leaves empty).
     computed_hash: str | None = None
     #: Replay: the stored operation as it was given (its recorded hash and error).
     recorded: Operation | None = None
@@ -129,6 +182,30 @@ class SetPreferredEditorInput(_BaseInput):
 
 class NoopInput(_BaseInput):
     pass
+
+
+class UndoInput(_BaseInput):
+    # Powerhouse reads no count: one UNDO undoes one operation, whatever it says.
+    count: int = Field(ge=1)
+
+
+class RedoInput(_BaseInput):
+    pass  # checked by `take_redo`, which also takes Powerhouse's legacy bare number
+
+
+class PruneInput(_BaseInput):
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
+
+
+class LoadStateSnapshot(_BaseInput):
+    name: str
+    data: JsonDict
+
+
+class LoadStateInput(_BaseInput):
+    state: LoadStateSnapshot
+    operations: int
 
 
 class CreateDocumentInput(_BaseInput):
@@ -187,7 +264,7 @@ def _set_name(document: Document, action: Action, payload: Any, step: _Step) -> 
 
 def _set_preferred_editor(document: Document, action: Action, payload: Any, step: _Step) -> None:
     meta = dict(document.header.meta or {})
-    if payload.preferred_editor is None:
+    if not payload.preferred_editor:  # null and "" both clear it
         meta.pop("preferredEditor", None)
     else:
         meta["preferredEditor"] = payload.preferred_editor
@@ -259,11 +336,23 @@ def _delete(document: Document, action: Action, payload: Any, step: _Step) -> No
 _GENESIS = BaseAction(CreateDocumentInput, _noop, DOCUMENT_SCOPE)
 
 
-def _history_not_yet(document: Document, action: Action, payload: Any, step: _Step) -> None:
-    raise UnsupportedActionError(action.type, "undo history is not supported yet")
+def _load_state(document: Document, action: Action, payload: LoadStateInput, step: _Step) -> None:
+    snapshot = step.model.copy_state(payload.state.data)
+    for scope, scope_state in snapshot.items():
+        if scope not in BASE_SCOPES:
+            document.state[scope] = scope_state
+    document.header.name = payload.state.name
 
 
-#: Base actions by type. The history step registers UNDO, REDO, PRUNE and LOAD_STATE here.
+def _rewrites_history(document: Document, action: Action, payload: Any, step: _Step) -> None:
+    # `apply_action` routes these to the history path; reaching here is a routing bug.
+    raise UnsupportedActionError(action.type, "is applied by the history path only")
+
+
+#: Actions that rewrite history: never a plain operation, never stored as themselves.
+_REWRITING = frozenset({"UNDO", "REDO", "PRUNE"})
+
+#: Base actions by type.
 BASE_ACTIONS: dict[str, BaseAction] = {
     # Exports from 2024 and before carry SET_NAME's input as the bare name.
     "SET_NAME": BaseAction(
@@ -271,15 +360,16 @@ BASE_ACTIONS: dict[str, BaseAction] = {
         _set_name,
         legacy_input=lambda raw: {"name": raw} if isinstance(raw, str) else raw,
     ),
-    "SET_PREFERRED_EDITOR": BaseAction(SetPreferredEditorInput, _set_preferred_editor),
+    "SET_PREFERRED_EDITOR": BaseAction(SetPreferredEditorInput, _set_preferred_editor, "header"),
     "NOOP": BaseAction(NoopInput, _noop),
     "CREATE_DOCUMENT": BaseAction(CreateDocumentInput, _create_existing, DOCUMENT_SCOPE),
     "UPGRADE_DOCUMENT": BaseAction(UpgradeDocumentInput, _upgrade, DOCUMENT_SCOPE),
     "DELETE_DOCUMENT": BaseAction(DeleteDocumentInput, _delete, DOCUMENT_SCOPE),
-    **{
-        name: BaseAction(NoopInput, _history_not_yet)
-        for name in ("UNDO", "REDO", "PRUNE", "LOAD_STATE")
-    },
+    "LOAD_STATE": BaseAction(LoadStateInput, _load_state),
+    "UNDO": BaseAction(UndoInput, _rewrites_history),
+    "REDO": BaseAction(RedoInput, _rewrites_history),
+    # Powerhouse prunes `operations.global` whatever the action's scope says.
+    "PRUNE": BaseAction(PruneInput, _rewrites_history, "global"),
 }
 
 
@@ -360,37 +450,53 @@ def apply_action(
     """Apply a FRESH action; `document` None starts a document (CREATE_DOCUMENT only).
 
     Everything that can refuse the action (its shape, its input under the latest rules,
-    the document's state) is checked first: a refusal raises and leaves `document` as it
-    was. A model handler that raises does not refuse: the operation is recorded with
-    `error`, the index is consumed and the state is restored. `document` is edited in
-    place and returned in the result.
+    the document's state, an UNDO with nothing to undo) is checked first: a refusal
+    raises and leaves `document` as it was. A model handler that raises does not refuse:
+    the operation is recorded with `error`, the index is consumed and the state is
+    restored. `document` is edited in place and returned in the result.
     """
     opts = options or _DEFAULTS
     # 1. The action itself.
     validate_action(action)
-    base = BASE_ACTIONS.get(action.type)
     if document is None:
         return _start(action, model, opts, stored=None)
     _check_model(document, model)
     protocol = protocol_version(document, opts)
     if is_deleted(document.state):
         raise DocumentDeletedError(document.id, action.type)
+    # 2.-3. Skips, UNDO, REDO and PRUNE take the history path.
+    if opts.skip or action.type in _REWRITING:
+        return _apply_history(document, action, model, opts, protocol)
     # 4. Input, before anything changes.
-    if base is not None:
-        payload = _validate_base_input(base, action)
-    else:
-        if action.scope not in document.state:
-            raise InvalidActionError(
-                f"invalid action {action.type} ({action.id}): document {document.id} "
-                f"has no scope '{action.scope}'"
-            )
-        payload = model.validate_input(action, model.rules_at(None))
+    payload, base = _validated_input(document, action, model)
     # 5. Position: next index of the action's own scope.
+    operation = _new_operation(document, action, opts, document.next_index(action.scope), 0)
+    step = _Step(model, replaying=False, protocol=protocol)
+    return _reduce(document, operation, base, payload, step, opts, expect_error=None)
+
+
+def _validated_input(
+    document: Document, action: Action, model: DocumentModel
+) -> tuple[Any, BaseAction | None]:
+    base = BASE_ACTIONS.get(action.type)
+    if base is not None:
+        return _validate_base_input(base, action), base
+    if action.scope not in document.state:
+        raise InvalidActionError(
+            f"invalid action {action.type} ({action.id}): document {document.id} "
+            f"has no scope '{action.scope}'"
+        )
+    return model.validate_input(action, model.rules_at(None)), None
+
+
+def _new_operation(
+    document: Document, action: Action, opts: ReducerOptions, index: int, skip: int
+) -> Operation:
     branch = opts.branch or document.header.branch
-    operation = Operation.model_construct(
+    return Operation.model_construct(
         id=derive_operation_id(document.id, action.scope, branch, action.id),
-        index=document.next_index(action.scope),
-        skip=0,
+        index=index,
+        skip=skip,
         timestamp_utc_ms=action.timestamp_utc_ms,
         hash="",
         error=None,
@@ -398,8 +504,6 @@ def apply_action(
         resulting_state=None,
         action=action,
     )
-    step = _Step(model, replaying=False, protocol=protocol)
-    return _reduce(document, operation, base, payload, step, opts, expect_error=None)
 
 
 def replay_operation(
@@ -413,7 +517,8 @@ def replay_operation(
 
     Keeps the operation's index, id and timestamp; the model runs under the rules of the
     operation's era; a non-empty stored hash is reused. Skips are not processed (callers
-    pass garbage-collected histories, as Powerhouse's replay expects).
+    pass garbage-collected histories, as Powerhouse's replay expects), except that a
+    protocol-2 NOOP with a skip rebuilds its scope by the chain rule.
     """
     opts = options or _DEFAULTS
     action = operation.action
@@ -433,14 +538,17 @@ def replay_operation(
     ):
         # Denied operations, and failed system operations, take their place unapplied.
         return _append(document, operation, [], None, operation)
-    base = BASE_ACTIONS.get(action.type)
-    if protocol >= 2 and action.type == "NOOP" and operation.skip > 0:
-        # 7. A v2 NOOP with a skip rebuilds the scope from history: the history step.
+    if action.type in _REWRITING:
         raise UnsupportedActionError(
-            "NOOP",
-            f"replaying an undo (index {operation.index} skip {operation.skip}) "
-            "is not supported yet",
+            action.type,
+            f"a stored {action.type} cannot be replayed (document {document.id}, scope "
+            f"{scope}, index {operation.index}): histories hold the operations it produced",
         )
+    if protocol >= 2 and operation.skip > 0 and action.type == NOOP:
+        # 7. An undo marker: rebuild the scope from the operations it leaves live.
+        history = effective_history(document.operations.get(scope, ()), protocol)
+        return _apply_marker(document, model, operation, history, opts, recorded=operation)
+    base = BASE_ACTIONS.get(action.type)
     payload = (
         _validate_base_input(base, action, replaying=True) if base is not None else NOT_VALIDATED
     )
@@ -448,6 +556,298 @@ def replay_operation(
     return _reduce(
         document, operation, base, payload, step, opts, expect_error=operation.error is not None
     )
+
+
+# -- history: skips, UNDO, REDO, PRUNE (steps 2, 3, 6, 7 and 8) ---------------------------
+
+
+def _apply_history(
+    document: Document,
+    action: Action,
+    model: DocumentModel,
+    opts: ReducerOptions,
+    protocol: int,
+) -> AppliedAction:
+    """A fresh action that rewrites history: UNDO, REDO, PRUNE, or any action with a skip."""
+    kind, scope, skip = action.type, action.scope, opts.skip
+    if scope in BASE_SCOPES:
+        what = kind if kind in _REWRITING else f"{kind} with skip {skip}"
+        raise HistoryActionNotAllowedError(document.id, what, scope)
+    if skip < 0:
+        raise InvalidActionError(
+            f"invalid action {kind} ({action.id}): skip {skip} must not be negative"
+        )
+    if kind == "UNDO":
+        return _undo(document, action, model, opts, protocol)
+    if kind == "REDO":
+        return _redo(document, action, model, opts, protocol)
+    if kind == "PRUNE":
+        return _prune(document, action, model, opts, protocol)
+    index = document.next_index(scope)
+    if skip > index:
+        raise InvalidActionError(
+            f"invalid action {kind} ({action.id}): skip {skip} reaches before the first "
+            f"operation of scope '{scope}' (the action gets index {index})"
+        )
+    payload, base = _validated_input(document, action, model)
+    operation = _new_operation(document, action, opts, index, skip)
+    if protocol >= 2 and kind == NOOP:
+        history = effective_history(document.operations.get(scope, ()), protocol)
+        return _apply_marker(document, model, operation, history, opts, recorded=None)
+    return _apply_with_skip(document, model, operation, base, payload, opts, protocol)
+
+
+def _apply_with_skip(
+    document: Document,
+    model: DocumentModel,
+    operation: Operation,
+    base: BaseAction | None,
+    payload: Any,
+    opts: ReducerOptions,
+    protocol: int,
+) -> AppliedAction:
+    """Step 8: rewind the scope to what the skip leaves, apply on top, prune (§1.10).
+
+    If the handler raises, the rewind is undone: the state before the action comes back
+    and the errored operation is recorded with skip 0 after the untouched history (§1.12).
+    """
+    scope = operation.action.scope
+    collects_markers = protocol < 2
+    history = list(document.operations.get(scope, ()))
+    survivors = skip_header_operations(
+        history, operation.skip, operation.index, undo_markers=collects_markers
+    )
+    rebuilt = _rebuild(document, model, scope, survivors, opts)
+    saved_state = model.copy_state(document.state)
+    saved_header = document.header.model_copy(deep=True)
+    try:
+        _adopt_scope_state(document, rebuilt, scope)
+        result = _reduce(
+            document,
+            operation,
+            base,
+            payload,
+            _Step(model, replaying=False, protocol=protocol),
+            opts,
+            expect_error=None,
+        )
+    except BaseException:
+        _put_back(document, saved_state, saved_header, scope, history)
+        raise
+    if operation.error is not None:
+        document.state.clear()
+        document.state.update(saved_state)
+        operation.skip = 0
+        operation.hash = hash_scope_state(document.state.get(scope))
+        document.operations[scope] = [*history, operation]
+        return AppliedAction(document, operation, [], operation.hash)
+    if opts.prune_on_skip:
+        document.operations[scope] = garbage_collect(
+            sort_operations([*history, operation]), undo_markers=collects_markers
+        )
+    return result
+
+
+def _apply_marker(
+    document: Document,
+    model: DocumentModel,
+    operation: Operation,
+    history: list[Operation],
+    opts: ReducerOptions,
+    *,
+    recorded: Operation | None,
+) -> AppliedAction:
+    """Step 7: a protocol-2 undo marker; the scope becomes the replay of its live operations.
+
+    Every operation stays in the history. A fresh marker keeps Powerhouse's empty hash.
+    """
+    scope = operation.action.scope
+    live = live_operations([*history, operation])
+    rebuilt = _rebuild(document, model, scope, [op for op in live if op.action.type != NOOP], opts)
+    computed = None
+    if recorded is not None and opts.recompute_hashes:
+        computed = hash_scope_state(rebuilt.state.get(scope))
+    _adopt_scope_state(document, rebuilt, scope)
+    _adopt_header_edits(document, rebuilt)
+    return _append(document, operation, [], computed, recorded)
+
+
+def _undo(
+    document: Document,
+    action: Action,
+    model: DocumentModel,
+    opts: ReducerOptions,
+    protocol: int,
+) -> AppliedAction:
+    """Steps 3 and 6-7: UNDO becomes a NOOP with a skip; refused when nothing is left."""
+    _validate_base_input(BASE_ACTIONS["UNDO"], action)
+    scope = action.scope
+    history = effective_history(document.operations.get(scope, ()), protocol)
+    noop = Action.model_construct(
+        id=action.id,
+        type=NOOP,
+        timestamp_utc_ms=action.timestamp_utc_ms,
+        input={},
+        scope=scope,
+        context=action.context,
+    )
+    if protocol >= 2:
+        plan = plan_undo_v2(history, document_id=document.id, scope=scope)
+        operation = _new_operation(document, noop, opts, document.next_index(scope), plan.skip)
+        return _apply_marker(document, model, operation, history, opts, recorded=None)
+    plan = plan_undo_v1(history, document_id=document.id, scope=scope)
+    index = history[-1].index if plan.reuses_index else document.next_index(scope)
+    operation = _new_operation(document, noop, opts, index, plan.skip)
+    after = garbage_collect([*history, operation])
+    clipboard = clipboard_after_undo(document.clipboard, history, after)
+    rebuilt = _rebuild(document, model, scope, after, opts)
+    operation.hash = hash_scope_state(rebuilt.state.get(scope))
+    _adopt_scope_state(document, rebuilt, scope)
+    document.operations[scope] = after
+    _adopt_header_edits(document, rebuilt)
+    _stamp(document.header, operation)
+    document.clipboard = clipboard
+    return AppliedAction(document, operation, [], operation.hash)
+
+
+def _redo(
+    document: Document,
+    action: Action,
+    model: DocumentModel,
+    opts: ReducerOptions,
+    protocol: int,
+) -> AppliedAction:
+    """Step 3: REDO re-applies the last undone operation of its scope as a new operation."""
+    redone, rest = take_redo(document.clipboard, action, opts.skip, document_id=document.id)
+    payload, base = _validated_input(document, redone, model)
+    operation = _new_operation(document, redone, opts, document.next_index(redone.scope), 0)
+    step = _Step(model, replaying=False, protocol=protocol)
+    result = _reduce(document, operation, base, payload, step, opts, expect_error=None)
+    document.clipboard = rest
+    return result
+
+
+def _prune(
+    document: Document,
+    action: Action,
+    model: DocumentModel,
+    opts: ReducerOptions,
+    protocol: int,
+) -> AppliedAction:
+    """PRUNE: positions [start, end) of the collected history become one LOAD_STATE.
+
+    Unmaintained in Powerhouse (its tests are skipped); kept to its described shape.
+    """
+    payload = _validate_base_input(BASE_ACTIONS["PRUNE"], action)
+    scope = action.scope
+    if not opts.allow_prune:
+        raise UnsupportedActionError(
+            "PRUNE",
+            f"it re-indexes document {document.id} scope {scope}, which an append-only "
+            "history cannot follow (ReducerOptions.allow_prune is off)",
+        )
+    history = effective_history(document.operations.get(scope, ()), protocol)
+    start = payload.start or 0
+    end = payload.end or len(history)
+    if not start < end <= len(history):
+        raise InvalidActionInputError(
+            "PRUNE",
+            "end" if end > len(history) else "start",
+            f"range [{start}, {end}) is not within the {len(history)} operations "
+            f"of document {document.id} scope {scope}",
+        )
+    head, pruned, tail = history[:start], history[start:end], history[end:]
+    folded = _rebuild(document, model, scope, [*head, *pruned], opts)
+    snapshot = {scope: folded.state.get(scope)}
+    load = Action.model_construct(
+        id=action.id,
+        type="LOAD_STATE",
+        timestamp_utc_ms=action.timestamp_utc_ms,
+        input={
+            "state": {"name": folded.header.name, "data": snapshot},
+            "operations": len(pruned),
+        },
+        scope=scope,
+        context=action.context,
+    )
+    first = head[-1].index + 1 if head else 0
+    moved = [
+        op.model_copy(
+            update={
+                "index": first + 1 + offset,
+                "skip": op.skip if protocol >= 2 and is_undo_marker(op) else 0,
+            }
+        )
+        for offset, op in enumerate(tail)
+    ]
+    history = [*head, _new_operation(document, load, opts, first, 0), *moved]
+    rebuilt = _rebuild(document, model, scope, history, opts)
+    operations = rebuilt.operations[scope]
+    _adopt_scope_state(document, rebuilt, scope)
+    document.operations[scope] = operations
+    document.header.name = rebuilt.header.name
+    document.header.revision[scope] = operations[-1].index + 1
+    document.clipboard = []
+    loaded = operations[len(head)]
+    return AppliedAction(document, loaded, [], loaded.hash)
+
+
+def _rebuild(
+    document: Document,
+    model: DocumentModel,
+    scope: str,
+    operations: list[Operation],
+    opts: ReducerOptions,
+) -> Document:
+    """`document` replayed from its initial state with `operations` as `scope`'s history.
+
+    Only the document scope (it installs the initial state) and `scope` are replayed.
+    """
+    scratch = Document.model_construct(
+        header=document.header,
+        state={},
+        initial_state=document.initial_state,
+        operations={
+            DOCUMENT_SCOPE: document.operations.get(DOCUMENT_SCOPE, []),
+            scope: operations,
+        },
+        clipboard=[],
+    )
+    replay_options = ReducerOptions(
+        branch=opts.branch, protocol_version=opts.protocol_version, skip_index_validation=True
+    )
+    return replay_document(scratch, model, options=replay_options)
+
+
+def _adopt_scope_state(document: Document, rebuilt: Document, scope: str) -> None:
+    if scope in rebuilt.state:
+        document.state[scope] = rebuilt.state[scope]
+    else:
+        document.state.pop(scope, None)
+
+
+def _adopt_header_edits(document: Document, rebuilt: Document) -> None:
+    """An UNDO takes the header the replay left (Powerhouse keeps the rebuilt document).
+
+    The replay starts from the current header, so an undone SET_NAME only reverts to an
+    earlier SET_NAME that is still live; with none, the name stays (as in Powerhouse).
+    """
+    document.header.name = rebuilt.header.name
+    document.header.meta = rebuilt.header.meta
+
+
+def _put_back(
+    document: Document,
+    state: JsonDict,
+    header: DocumentHeader,
+    scope: str,
+    history: list[Operation],
+) -> None:
+    """Undo a refused history action's changes (a base action refusing after a rewind)."""
+    document.state.clear()
+    document.state.update(state)
+    document.header = header
+    document.operations[scope] = history
 
 
 def _start(
@@ -576,15 +976,19 @@ def _append(
     recorded: Operation | None,
 ) -> AppliedAction:
     """Step 5's bookkeeping: history, revision (next index), lastModified, clipboard."""
-    scope = operation.action.scope
-    document.scope_operations(scope).append(operation)
-    document.header.revision[scope] = operation.index + 1
-    stamp = operation.timestamp_utc_ms
-    if stamp > document.header.last_modified_at_utc_iso:  # string order, as Powerhouse (§1.13)
-        document.header.last_modified_at_utc_iso = stamp
+    document.scope_operations(operation.action.scope).append(operation)
+    _stamp(document.header, operation)
     if document.clipboard:
         document.clipboard = []
     return AppliedAction(document, operation, signals, computed, recorded)
+
+
+def _stamp(header: DocumentHeader, operation: Operation) -> None:
+    """Revision (the next index) and lastModified after `operation` (§1.13)."""
+    header.revision[operation.action.scope] = operation.index + 1
+    stamp = operation.timestamp_utc_ms
+    if stamp > header.last_modified_at_utc_iso:  # string order, as Powerhouse (§1.13)
+        header.last_modified_at_utc_iso = stamp
 
 
 def _restore_from_history(document: Document, model: DocumentModel, opts: ReducerOptions) -> None:
@@ -617,18 +1021,24 @@ def replay_document(
 
     The header is kept, with the revision recomputed and `lastModifiedAtUtcIso` as given
     (Powerhouse's `replayDocument`). `observer` sees every replayed operation, e.g. to
-    compare recomputed hashes. Skips are not processed: pass a garbage-collected history.
+    compare recomputed hashes. Each scope's history is sorted and garbage collected first
+    (as Powerhouse's reactor does before it replays); skips are not processed again,
+    except that protocol-2 undo markers rebuild their scope by the chain rule.
     """
     opts = options or _DEFAULTS
+    protocol = protocol_version(document, opts) if document.operations else 0
+    operations = {
+        scope: effective_history(ops, protocol) for scope, ops in document.operations.items()
+    }
     header = document.header.model_copy(deep=True)
     rebuilt = Document.model_construct(
         header=header,
         state=model.copy_state(document.initial_state),
         initial_state=model.copy_state(document.initial_state),
-        operations={scope: [] for scope in document.operations},
+        operations={scope: [] for scope in operations},
         clipboard=[],
     )
-    for operation in replay_order(document.operations):
+    for operation in replay_order(operations):
         result = replay_operation(rebuilt, operation, model, options=opts)
         if observer is not None:
             observer(result)

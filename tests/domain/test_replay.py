@@ -11,7 +11,6 @@ from reactor_es.document.exceptions import (
     HashMismatchError,
     MissingOperationsError,
     ProtocolVersionMissingError,
-    UnsupportedActionError,
 )
 from reactor_es.document.model import (
     ActionInput,
@@ -199,16 +198,20 @@ def test_denied_operations_take_their_index_unapplied(todo: TodoListModel) -> No
     assert document.header.revision["global"] == 1
 
 
-def test_v2_undo_markers_need_the_history_step(todo: TodoListModel) -> None:
+def test_v2_undo_markers_rebuild_the_scope(todo: TodoListModel) -> None:
     document = new_todo_document(todo)
     replay_operation(document, stored(0, "ADD_TODO", {"id": "t1", "text": "x"}), todo)
     undo = stored(1, "NOOP", {}, skip=1)
-    with pytest.raises(UnsupportedActionError) as caught:
-        replay_operation(document, undo, todo)
-    assert str(caught.value) == ("NOOP: replaying an undo (index 1 skip 1) is not supported yet")
-    # Protocol 1 replays garbage-collected histories: the skip is not processed again.
-    replay_operation(document, undo, todo, options=ReducerOptions(protocol_version=1))
+    applied = replay_operation(document, undo, todo)
+    assert applied.operation is undo
+    assert document.state["global"] == {"items": []}
     assert document.header.revision["global"] == 2
+    # Protocol 1 replays garbage-collected histories: the skip is not processed again.
+    legacy = new_todo_document(todo)
+    replay_operation(legacy, stored(0, "ADD_TODO", {"id": "t1", "text": "x"}), todo)
+    replay_operation(legacy, undo, todo, options=ReducerOptions(protocol_version=1))
+    assert [item["id"] for item in legacy.state["global"]["items"]] == ["t1"]
+    assert legacy.header.revision["global"] == 2
 
 
 def test_legacy_set_name_input_replays(todo: TodoListModel) -> None:
