@@ -74,6 +74,17 @@ def _as_action(item: ActionLike) -> Action:
     )
 
 
+def _skips(actions: Sequence[ActionLike]) -> tuple[int, ...]:
+    """The `skip` of each short-form action (0 when absent): a NOOP with skip is an undo."""
+    skips = []
+    for item in actions:
+        skip = item.get("skip", 0) if isinstance(item, Mapping) else 0
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ClientError(f"an action's 'skip' must be a non-negative integer, not {skip!r}")
+        skips.append(skip)
+    return tuple(skips) if any(skips) else ()
+
+
 class Reactor:
     """Async client of a reactor-es deployment."""
 
@@ -177,7 +188,11 @@ class Reactor:
         document_type = document_type or await self._known_type(document_id)
         built = self.check_actions(document_id, actions, document_type=document_type)
         return await self.submit_job(
-            document_id, built, JobKind.MUTATE, expected_revision=expected_revision
+            document_id,
+            built,
+            JobKind.MUTATE,
+            expected_revision=expected_revision,
+            skips=_skips(actions),
         )
 
     def check_actions(
@@ -287,6 +302,7 @@ class Reactor:
         document_type: str | None = None,
         expected_revision: int | None = None,
         meta: dict[str, Any] | None = None,
+        skips: Sequence[int] = (),
     ) -> JobInfo:
         """Publish one job as given (the commands above build their jobs with this)."""
         scopes = sorted({action.scope for action in actions})
@@ -302,6 +318,7 @@ class Reactor:
             document_type=document_type,
             expected_revision=expected_revision,
             meta=meta,
+            skips=skips,
         )
 
     async def unpark(self, document_id: str, *, skip_first: bool = False) -> JobInfo:
@@ -322,6 +339,7 @@ class Reactor:
         document_type: str | None = None,
         expected_revision: int | None = None,
         meta: dict[str, Any] | None = None,
+        skips: Sequence[int] = (),
     ) -> JobInfo:
         if self._producer is None:
             raise ClientError("the client is not started (use `async with Reactor(...)`)")
@@ -337,6 +355,7 @@ class Reactor:
             expected_revision=expected_revision,
             client_id=self.client_id,
             meta=meta,
+            skips=tuple(skips) if any(skips) else (),
         )
         pending = JobEvent(
             job_id=job.job_id,

@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         help="publish actions (one job per action)",
         description=(
             "Publish one action from options, or JSON lines from FILE or stdin (-): one action "
-            'a line, {"document": ID, "type": T, "scope": S, "input": {...}} (scope optional). '
+            'a line, {"document": ID, "type": T, "scope": S, "input": {...}} (scope and skip optional). '
             "Every line is checked before anything is published."
         ),
     )
@@ -67,6 +67,7 @@ def register(subparsers: Any) -> None:
     publish.add_argument("--type", dest="action_type", default=None, metavar="TYPE")
     publish.add_argument("--scope", default=None)
     publish.add_argument("--input", dest="input_json", default=None, metavar="JSON")
+    publish.add_argument("--skip", type=int, default=0, help="apply the action with this skip")
     publish.add_argument("--expected-revision", type=int, default=None)
     _wait_options(publish)
     publish.set_defaults(handler=_publish)
@@ -249,6 +250,8 @@ def _parse_lines(text: str, source: str) -> list[_Line]:
         if not isinstance(scope, str) or not scope:
             raise ClientError(f"{where}: 'scope' must be a non-empty string")
         action = {"type": action_type, "scope": scope, "input": item.get("input", {})}
+        if "skip" in item:
+            action["skip"] = item["skip"]
         lines.append(_Line(number, document_id, action))
     if not lines:
         raise ClientError(f"{source}: no actions")
@@ -274,6 +277,8 @@ def _publish_lines(args: argparse.Namespace) -> tuple[list[_Line], str]:
     except json.JSONDecodeError as exc:
         raise ClientError(f"--input: malformed JSON: {exc.msg} (column {exc.colno})") from None
     action = {"type": args.action_type, "scope": args.scope or "global", "input": payload}
+    if args.skip:
+        action["skip"] = args.skip
     return [_Line(0, args.document, action)], "options"
 
 

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.document.model import DocumentModel, Signal
-from reactor_es.document.reducer import AppliedAction, apply_action, replay_operation
+from reactor_es.document.reducer import (
+    AppliedAction,
+    ReducerOptions,
+    apply_action,
+    replay_operation,
+)
 from reactor_es.document.types import Action, Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook, copy_document
@@ -38,7 +43,10 @@ from reactor_es.kafka.records import (
     OperationRef,
 )
 
-__all__ = ["JobOutcome", "JobRunner"]
+__all__ = ["HISTORY_ACTIONS", "JobOutcome", "JobRunner"]
+
+#: Actions that rewrite history (rewind, rebuild): a failed job must put the document back.
+HISTORY_ACTIONS = frozenset({"UNDO", "REDO", "PRUNE", "LOAD_STATE", "NOOP"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,12 @@ class JobRunner:
                 )
 
         timestamps = _load_timestamps(job)
-        saved = copy_document(document) if document is not None and len(job.actions) > 1 else None
+        rewrites = any(a.type in HISTORY_ACTIONS for a in job.actions) or any(job.skips)
+        saved = (
+            copy_document(document)
+            if document is not None and (len(job.actions) > 1 or rewrites)
+            else None
+        )
         operations: list[Operation] = []
         new: list[Operation] = []
         records: list[OperationRecord] = []
@@ -116,7 +129,16 @@ class JobRunner:
                     operations.append(existing)
                     continue
                 if timestamps is None or document is None:
-                    applied = apply_action(document, action, model)
+                    skip = job.skip_of(position)
+                    options = ReducerOptions(skip=skip) if skip else None
+                    next_index = document.next_index(action.scope) if document else 0
+                    applied = apply_action(document, action, model, options=options)
+                    if applied.operation.index < next_index:
+                        raise ReactorError(
+                            f"document {job.document_id} scope {action.scope}: {action.type} "
+                            f"would reuse index {applied.operation.index} (protocol 1 undo); "
+                            "an append-only log cannot store that: use protocol 2 documents"
+                        )
                 else:
                     applied = _load(document, action, timestamps[position], model)
                 document = applied.document

@@ -182,10 +182,20 @@ class ActionEnvelope:
     expected_revision: int | None = None
     client_id: str | None = None
     meta: JsonDict | None = None
+    #: Per action, the skip it is applied with; empty means 0 for every action.
+    skips: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         # A tuple, so equal jobs compare equal however their actions were passed in.
         object.__setattr__(self, "actions", tuple(self.actions))
+        object.__setattr__(self, "skips", tuple(self.skips))
+        if self.skips and (
+            len(self.skips) != len(self.actions) or any(skip < 0 for skip in self.skips)
+        ):
+            raise InvalidRecordError(
+                f"job {self.job_id} for document {self.document_id}: skips must give one "
+                f"non-negative skip per action ({len(self.actions)}), got {list(self.skips)}"
+            )
         for position, action in enumerate(self.actions):
             if action.scope != self.scope:
                 raise InvalidRecordError(
@@ -210,6 +220,7 @@ class ActionEnvelope:
             "actions": [
                 action_to_avro(a, f"{where}: actions[{i}]") for i, a in enumerate(self.actions)
             ],
+            "skips": list(self.skips),
             "expected_revision": self.expected_revision,
             "created_at_utc_iso": self.created_at_utc_iso,
             "client_id": self.client_id,
@@ -234,7 +245,11 @@ class ActionEnvelope:
             created_at_utc_iso=value["created_at_utc_iso"],
             client_id=value["client_id"],
             meta=_load_object(value["meta"], f"{where}: meta"),
+            skips=tuple(value.get("skips") or ()),
         )
+
+    def skip_of(self, position: int) -> int:
+        return self.skips[position] if self.skips else 0
 
 
 # -- operations topic ----------------------------------------------------------------------

@@ -91,7 +91,9 @@ def test_catalogue_holds_every_schema_version_under_its_own_id() -> None:
         (3, JOB_EVENT, 1, "job_event.v1.avsc"),
         (4, OPERATION_RECORD, 2, "operation_record.v2.avsc"),
         (5, DOCUMENT_SNAPSHOT, 1, "document_snapshot.v1.avsc"),
+        (6, ACTION_ENVELOPE, 2, "action_envelope.v2.avsc"),
     ]
+    assert catalogue.current(ACTION_ENVELOPE).schema_id == 6
     assert catalogue.current(OPERATION_RECORD).schema_id == 4
     assert [e.version for e in catalogue.versions(OPERATION_RECORD)] == [1, 2]
     assert catalogue.names == (ACTION_ENVELOPE, DOCUMENT_SNAPSHOT, JOB_EVENT, OPERATION_RECORD)
@@ -213,9 +215,10 @@ def test_action_envelope_round_trip(codec: RecordCodec) -> None:
         meta={"batchId": "b-1", "batchJobIds": ["job-1"]},
     )
     data = codec.encode_record(envelope)
-    assert schema_id_of(data) == 1
+    assert schema_id_of(data) == 6
     decoded = codec.decode(data, name=ACTION_ENVELOPE)
-    assert decoded.writer.schema_id == 1
+    assert decoded.writer.schema_id == 6
+    assert decoded.value["skips"] == []
     assert decoded.value["actions"][1] == {
         "id": "a-2",
         "type": "SET_NAME",
@@ -226,6 +229,19 @@ def test_action_envelope_round_trip(codec: RecordCodec) -> None:
     }
     assert decoded.value["meta"] == '{"batchId":"b-1","batchJobIds":["job-1"]}'
     assert codec.decode_record(data, ActionEnvelope) == envelope
+
+
+def test_a_v1_action_envelope_reads_as_v2_with_no_skips(codec: RecordCodec) -> None:
+    """A job written before skips existed (schema v1, id 1) is read with skips ()."""
+    value = envelope_value()
+    data = codec.encode(
+        ACTION_ENVELOPE, {k: v for k, v in value.items() if k != "skips"}, version=1
+    )
+    assert schema_id_of(data) == 1
+    job = codec.decode_record(data, ActionEnvelope)
+    assert job.skips == ()
+    assert job.skip_of(0) == 0
+    assert [action.id for action in job.actions] == ["a-1"]
 
 
 def test_operation_record_round_trip(codec: RecordCodec) -> None:
@@ -386,7 +402,7 @@ def test_every_catalogued_version_is_readable_as_the_current_one(codec: RecordCo
                 wanted = value[name] if name in writer_fields else reader_field["default"]
                 assert decoded.value[name] == wanted, (entry.describe(), name)
             checked += 1
-    assert checked == 25 * 5
+    assert checked == 25 * 6
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -492,7 +508,7 @@ def test_an_action_input_that_is_not_json_is_undecodable(codec: RecordCodec) -> 
     with pytest.raises(RecordDecodeError) as err:
         codec.decode_record(data, ActionEnvelope)
     assert str(err.value) == (
-        "reactor_es.ActionEnvelope v1 (schema id 1) is invalid: job job-1: actions[0].input "
+        "reactor_es.ActionEnvelope v2 (schema id 6) is invalid: job job-1: actions[0].input "
         "is not valid JSON text: Expecting property name enclosed in double quotes: line 1 "
         "column 2 (char 1)"
     )
@@ -504,7 +520,7 @@ def test_a_job_leaving_its_scope_is_undecodable(codec: RecordCodec) -> None:
     with pytest.raises(RecordDecodeError) as err:
         codec.decode_record(data, ActionEnvelope)
     assert str(err.value) == (
-        "reactor_es.ActionEnvelope v1 (schema id 1) is invalid: job job-1 for document doc-1: "
+        "reactor_es.ActionEnvelope v2 (schema id 6) is invalid: job job-1 for document doc-1: "
         "actions[0] (SET_NAME, id a-1) is in scope 'global', the job is in scope 'local'"
     )
 
@@ -515,13 +531,13 @@ def test_encoding_a_value_that_misfits_the_schema_fails(codec: RecordCodec) -> N
     with pytest.raises(RecordEncodeError) as err:
         codec.encode(ACTION_ENVELOPE, value)
     assert str(err.value) == (
-        "cannot encode reactor_es.ActionEnvelope v1 (schema id 1): no value and no default "
+        "cannot encode reactor_es.ActionEnvelope v2 (schema id 6): no value and no default "
         "for created_at_utc_iso"
     )
     with pytest.raises(RecordEncodeError) as err:
         codec.encode(ACTION_ENVELOPE, envelope_value(kind="UPSERT"))
     assert str(err.value) == (
-        "cannot encode reactor_es.ActionEnvelope v1 (schema id 1): 'UPSERT' is not in list"
+        "cannot encode reactor_es.ActionEnvelope v2 (schema id 6): 'UPSERT' is not in list"
     )
 
 
