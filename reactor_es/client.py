@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from reactor_es.kafka.records import (
 )
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry, default_registry
+from reactor_es.subscription import StartPosition, Subscription, subscribe
 
 __all__ = ["ActionLike", "Reactor"]
 
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 ActionLike = Action | Mapping[str, Any]
 
 SOURCE = "client"
+_OTHERS_KEPT = 10_000
 
 
 def _as_action(item: ActionLike) -> Action:
@@ -110,6 +113,9 @@ class Reactor:
         self._watcher: Any = None
         self._watch_task: asyncio.Task[None] | None = None
         self._jobs: dict[str, JobInfo] = {}
+        #: Recent events of jobs this client did not submit (e.g. child jobs seen before
+        #: their parent's event), bounded.
+        self._others: OrderedDict[str, JobInfo] = OrderedDict()
         self._changed = asyncio.Condition()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -280,6 +286,31 @@ class Reactor:
             raise ClientError("this client has no document store to read documents from")
         return await self.documents_store.get_document(document_id)
 
+    def subscribe(
+        self,
+        *,
+        document_id: str | None = None,
+        document_type: str | None = None,
+        scope: str | None = None,
+        branch: str | None = None,
+        start: StartPosition = "latest",
+        until_end: bool = False,
+    ) -> Subscription:
+        """Follow committed operations (see `reactor_es.subscription`).
+
+        `async with` it to fix the start position before acting, then `async for op in it`.
+        """
+        return subscribe(
+            self.settings,
+            self.bootstrap_servers,
+            document_id=document_id,
+            document_type=document_type,
+            scope=scope,
+            branch=branch,
+            start=start,
+            until_end=until_end,
+        )
+
     # -- internals -------------------------------------------------------------------------------
 
     async def _known_type(self, document_id: str) -> str | None:
@@ -378,6 +409,27 @@ class Reactor:
         await asyncio.gather(sent, marked)
         return info
 
+    def _follow(self, job_id: str, document_id: str) -> None:
+        """Track a job this client did not submit (a child job), keeping what was seen."""
+        if job_id in self._jobs:
+            return
+        seen = self._others.pop(job_id, None)
+        self._jobs[job_id] = seen or JobInfo(job_id, document_id, JobStatus.PENDING, utc_now_iso())
+
+    async def wait_for_jobs_tree(
+        self, job_id: str, timeout: float = 30.0, *, until: JobStatus = JobStatus.WRITE_READY
+    ) -> list[JobInfo]:
+        """Wait for a job and, recursively, the jobs it caused; all infos, parent first."""
+        done: list[JobInfo] = []
+        queue = [job_id]
+        while queue:
+            info = await self.wait_for_job(queue.pop(0), timeout, until=until)
+            done.append(info)
+            for child in info.children:
+                self._follow(child, info.document_id)
+                queue.append(child)
+        return done
+
     async def _partitions(self, topic: str) -> list[int]:
         for _ in range(50):
             partitions = self._watcher.partitions_for_topic(topic)
@@ -402,8 +454,16 @@ class Reactor:
                         continue
                     known = self._jobs.get(event.job_id)
                     if known is None:
-                        continue  # another client's job: the job-status store has it
-                    self._jobs[event.job_id] = known.advance(event)
+                        other = self._others.pop(event.job_id, None)
+                        info = JobInfo.from_event(event) if other is None else other.advance(event)
+                        self._others[event.job_id] = info
+                        while len(self._others) > _OTHERS_KEPT:
+                            self._others.popitem(last=False)
+                        continue
+                    advanced = known.advance(event)
+                    self._jobs[event.job_id] = advanced
+                    for child in advanced.children:
+                        self._follow(child, advanced.document_id)
                     changed = True
             if changed:
                 async with self._changed:

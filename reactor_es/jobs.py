@@ -36,6 +36,8 @@ class JobInfo:
     updated_at_utc_iso: str = ""
     error: str | None = None
     operations: Sequence[OperationRef] = field(default_factory=tuple)
+    #: Jobs this job caused (e.g. a drive's child documents), as the executor reported them.
+    children: Sequence[str] = field(default_factory=tuple)
 
     @property
     def done(self) -> bool:
@@ -57,10 +59,12 @@ class JobInfo:
             return self
         return replace(
             self,
+            document_id=event.document_id or self.document_id,
             status=event.status,
             updated_at_utc_iso=event.at_utc_iso,
             error=event.error if event.error is not None else self.error,
             operations=tuple(event.operations) or tuple(self.operations),
+            children=_children(event) or tuple(self.children),
         )
 
     @classmethod
@@ -73,6 +77,7 @@ class JobInfo:
             updated_at_utc_iso=event.at_utc_iso,
             error=event.error,
             operations=tuple(event.operations),
+            children=_children(event),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -87,7 +92,13 @@ class JobInfo:
                 {"scope": r.scope, "index": r.index, "skip": r.skip, "id": r.id, "hash": r.hash}
                 for r in self.operations
             ],
+            "children": list(self.children),
         }
+
+
+def _children(event: JobEvent) -> tuple[str, ...]:
+    jobs = (event.meta or {}).get("childJobs")
+    return tuple(str(job) for job in jobs) if isinstance(jobs, list) else ()
 
 
 class JobStatusReader(Protocol):

@@ -28,10 +28,12 @@ from reactor_es.document.reducer import (
     apply_action,
     replay_operation,
 )
+from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Action, Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook, copy_document
 from reactor_es.executor.exceptions import RevisionConflictError
+from reactor_es.executor.signals import COPY_CONTROL, ENSURE_META_KEY, copy_job, follow_up_jobs
 from reactor_es.kafka.records import (
     LOAD_META_KEY,
     ActionEnvelope,
@@ -59,12 +61,15 @@ class JobOutcome:
     records: Sequence[OperationRecord] = ()
     signals: Sequence[Signal] = ()
     error: str | None = None
+    #: Jobs this one causes (a drive's child documents), published with its operations.
+    follow_ups: Sequence[ActionEnvelope] = ()
 
     @property
     def status(self) -> JobStatus:
         return JobStatus.FAILED if self.error is not None else JobStatus.WRITE_READY
 
     def event(self, at_utc_iso: str, source: str) -> JobEvent:
+        meta = {"childJobs": [j.job_id for j in self.follow_ups]} if self.follow_ups else None
         return JobEvent(
             job_id=self.job.job_id,
             document_id=self.job.document_id,
@@ -73,6 +78,7 @@ class JobOutcome:
             source=source,
             operations=[OperationRef.of(op) for op in self.operations],
             error=self.error,
+            meta=meta,
         )
 
 
@@ -96,13 +102,26 @@ class JobRunner:
     def _run(self, job: ActionEnvelope) -> JobOutcome:
         registry = self.book.registry
         document = self.book.document(job.document_id)
+        meta = job.meta or {}
+        ensure = bool(meta.get(ENSURE_META_KEY))
+        if meta.get("control") == COPY_CONTROL:
+            if document is None:
+                raise ReactorError(f"source document {job.document_id} of a copy not found")
+            model = registry.get(document.header.document_type)
+            return JobOutcome(job=job, follow_ups=[copy_job(job, document, model)])
         if job.kind is JobKind.CREATE:
+            if document is not None and ensure:
+                return JobOutcome(job=job)  # the child document exists already: reuse it
             if document is not None and not self._all_applied(job):
                 raise ReactorError(f"document {job.document_id} already exists")
             model = registry.get(job.document_type or "")
         else:
             if document is None:
+                if ensure:
+                    return JobOutcome(job=job)  # nothing to delete
                 raise ReactorError(f"document {job.document_id} not found")
+            if ensure and is_deleted(document.state):
+                return JobOutcome(job=job)
             model = registry.get(document.header.document_type)
         if job.expected_revision is not None and document is not None:
             actual = document.header.revision.get(job.scope, 0)
@@ -152,7 +171,16 @@ class JobRunner:
             raise
         if document is not None and new:
             self.book.commit(document, new)
-        return JobOutcome(job=job, operations=operations, records=records, signals=signals)
+        follow_ups: list[ActionEnvelope] = []
+        if signals and document is not None and timestamps is None:
+            follow_ups = follow_up_jobs(job, document, new[-1], signals, registry.get)
+        return JobOutcome(
+            job=job,
+            operations=operations,
+            records=records,
+            signals=signals,
+            follow_ups=follow_ups,
+        )
 
     def _all_applied(self, job: ActionEnvelope) -> bool:
         return all(self.book.applied(job.document_id, a.id) is not None for a in job.actions)

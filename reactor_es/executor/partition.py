@@ -230,7 +230,7 @@ class PartitionWorker:
                 producer, job_input, document_id, DeadLetterEvent.PARKED, futures, str(exc)
             )
             return True
-        if (job.meta or {}).get("control") == UNPARK_CONTROL:
+        if (job.meta or {}).get("control") == UNPARK_CONTROL:  # the document is not parked
             await self._send_event(producer, futures, _control_outcome(job, "is not parked"))
             return True
         try:
@@ -260,6 +260,14 @@ class PartitionWorker:
                     value=self.codec.encode_record(record),
                     key=document_key(record.document_id),
                     partition=self.partition,
+                )
+            )
+        for follow_up in outcome.follow_ups:
+            futures.append(
+                await producer.send(
+                    self.topics.actions,
+                    value=self.codec.encode_record(follow_up),
+                    key=document_key(follow_up.document_id),
                 )
             )
         await self._send_event(producer, futures, outcome)
