@@ -1,21 +1,31 @@
 """The documents of one `actions` partition, as the executor holds them in memory.
 
-A book is rebuilt from the co-numbered `operations` partition (the source of truth) when
-the partition is assigned, so nothing in it is lost by a restart. Besides the documents it
-indexes which action ids each document has applied: a retried job must not apply an action
-twice, and reports the operation that action already produced.
+A book is rebuilt from the topics (the latest snapshots, then the tail of `operations`)
+when the partition is assigned, so nothing in it is lost by a restart. It keeps, per
+document, what processing needs and no more, so memory does not grow with history:
+
+- the header and the state of every scope;
+- the last operation of each scope (the next index); the full history is loaded on
+  demand, only for the actions that rewrite history (UNDO, REDO, NOOP with skip, ...);
+- the operations of the most recent actions (a bounded window): a retried job must not
+  apply an action twice, and reports the operation that action produced the first time.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
+from collections.abc import Iterable
 
 from reactor_es.document.materialize import DocumentStream, StreamedOperation
-from reactor_es.document.types import Document, Operation
-from reactor_es.kafka.records import OperationRecord
+from reactor_es.document.types import Action, Document, Operation
+from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, RecentOperation
 from reactor_es.registry import DocumentModelRegistry
 
-__all__ = ["DocumentBook", "copy_document"]
+__all__ = ["DEFAULT_IDEMPOTENCY_WINDOW", "DocumentBook", "copy_document"]
+
+#: Recent actions remembered per document for idempotent retries.
+DEFAULT_IDEMPOTENCY_WINDOW = 1000
 
 
 def copy_document(document: Document) -> Document:
@@ -29,13 +39,45 @@ def copy_document(document: Document) -> Document:
     )
 
 
-class DocumentBook:
-    """Documents by id, with the action ids each has applied."""
+def _recent(operation: Operation) -> Operation:
+    """The part of an operation a retry needs, without its input (kept small)."""
+    action = operation.action
+    return Operation.model_construct(
+        id=operation.id,
+        index=operation.index,
+        skip=operation.skip,
+        timestamp_utc_ms=operation.timestamp_utc_ms,
+        hash=operation.hash,
+        error=operation.error,
+        denied_reason=None,
+        resulting_state=None,
+        action=Action.model_construct(
+            id=action.id,
+            type=action.type,
+            timestamp_utc_ms=action.timestamp_utc_ms,
+            input={},
+            scope=action.scope,
+            context=None,
+        ),
+    )
 
-    def __init__(self, registry: DocumentModelRegistry) -> None:
+
+class DocumentBook:
+    """Documents by id, their recent actions, and which ones have their full history."""
+
+    def __init__(
+        self, registry: DocumentModelRegistry, *, window: int = DEFAULT_IDEMPOTENCY_WINDOW
+    ) -> None:
         self.registry = registry
+        self.window = window
         self._stream = DocumentStream(model_for=lambda document_type: registry.get(document_type))
-        self._applied: dict[str, dict[str, Operation]] = {}
+        self._applied: dict[str, OrderedDict[str, Operation]] = {}
+        #: Offset of each document's CREATE_DOCUMENT in the operations partition.
+        self.first_offsets: dict[str, int] = {}
+        #: Documents whose in-memory history is cut to the last operation of each scope.
+        self.trimmed: set[str] = set()
+        #: Documents changed since the last snapshot checkpoint.
+        self.dirty: set[str] = set()
         self.operations_restored = 0
 
     def __len__(self) -> int:
@@ -48,7 +90,27 @@ class DocumentBook:
     def document_ids(self) -> list[str]:
         return list(self._stream.documents)
 
-    def restore(self, record: OperationRecord) -> None:
+    # -- restore ---------------------------------------------------------------------------
+
+    def load_snapshot(self, snapshot: DocumentSnapshot) -> None:
+        """Start a document from its snapshot (history trimmed, recent actions known)."""
+        header = snapshot.header.model_copy(deep=True)
+        document = Document.model_construct(
+            header=header,
+            state=snapshot.state,
+            initial_state={},
+            operations={},
+            clipboard=[],
+        )
+        self._stream.documents[header.id] = document
+        self.trimmed.add(header.id)
+        if snapshot.first_offset >= 0:
+            self.first_offsets[header.id] = snapshot.first_offset
+        applied = self._applied.setdefault(header.id, OrderedDict())
+        for recent in snapshot.recent_operations:
+            applied[recent.action_id] = _from_recent(recent)
+
+    def restore(self, record: OperationRecord, offset: int = -1) -> None:
         """Take one committed operation from the operations topic into the book."""
         operation = record.operation
         hint = record.header
@@ -62,28 +124,120 @@ class DocumentBook:
                 last_modified_at_utc_iso=None if hint is None else hint.last_modified_at_utc_iso,
             )
         )
-        self._applied.setdefault(record.document_id, {})[operation.action.id] = operation
+        if offset >= 0:
+            self.first_offsets.setdefault(record.document_id, offset)
+        self._remember(record.document_id, [operation])
+        # Changed after the checkpoint restored from (if any): the next one must cover it.
+        self.dirty.add(record.document_id)
         self.operations_restored += 1
 
     def finish_restore(self) -> None:
-        """Parse the states a restore left pending, so processing starts on full documents."""
+        """Parse the states a restore left pending and cut histories to what is needed."""
         self._stream.flush_all()
+        for document_id in self._stream.documents:
+            self.trim(document_id)
+
+    # -- processing ------------------------------------------------------------------------
 
     def document(self, document_id: str) -> Document | None:
         return self._stream.document(document_id)
 
     def applied(self, document_id: str, action_id: str) -> Operation | None:
-        """The operation an action already produced on this document, if any."""
+        """The operation an action already produced on this document, if remembered."""
         applied = self._applied.get(document_id)
         return None if applied is None else applied.get(action_id)
 
     def commit(self, document: Document, operations: list[Operation]) -> None:
         """Record a job's outcome: the (possibly new) document and its new operations."""
         self._stream.documents[document.id] = document
-        applied = self._applied.setdefault(document.id, {})
-        for operation in operations:
-            applied[operation.action.id] = operation
+        self._remember(document.id, operations)
+        self.dirty.add(document.id)
 
     def replace(self, document: Document) -> None:
         """Put back a document saved before a failed job."""
         self._stream.documents[document.id] = document
+
+    def needs_history(self, document_id: str) -> bool:
+        return document_id in self.trimmed
+
+    def install_history(self, document: Document) -> None:
+        """Replace a trimmed document with its full history (loaded from the topic)."""
+        current = self._stream.documents.get(document.id)
+        if current is not None:
+            document.clipboard = current.clipboard
+        self._stream.documents[document.id] = document
+        self.trimmed.discard(document.id)
+
+    def trim(self, document_id: str, keep: int = 1) -> None:
+        """Cut the in-memory history of a document to its last `keep` operations per scope."""
+        document = self._stream.documents.get(document_id)
+        if document is None:
+            return
+        cut = False
+        for scope, operations in document.operations.items():
+            if len(operations) > keep:
+                document.operations[scope] = operations[-keep:]
+                cut = True
+        if cut or document_id in self.trimmed:
+            self.trimmed.add(document_id)
+
+    def trim_all(self, document_ids: Iterable[str]) -> None:
+        for document_id in document_ids:
+            self.trim(document_id)
+
+    def snapshot(
+        self, document_id: str, *, partition: int, source_offset: int, taken_at: str
+    ) -> DocumentSnapshot | None:
+        document = self.document(document_id)
+        if document is None:
+            return None
+        applied = self._applied.get(document_id, OrderedDict())
+        return DocumentSnapshot(
+            header=document.header,
+            state=document.state,
+            source_partition=partition,
+            source_offset=source_offset,
+            taken_at_utc_iso=taken_at,
+            first_offset=self.first_offsets.get(document_id, -1),
+            recent_operations=[
+                RecentOperation(
+                    action_id,
+                    op.action.scope,
+                    op.index,
+                    op.skip,
+                    op.id,
+                    op.hash,
+                    op.timestamp_utc_ms,
+                )
+                for action_id, op in applied.items()
+            ],
+        )
+
+    def _remember(self, document_id: str, operations: list[Operation]) -> None:
+        applied = self._applied.setdefault(document_id, OrderedDict())
+        for operation in operations:
+            applied[operation.action.id] = _recent(operation)
+            applied.move_to_end(operation.action.id)
+        while len(applied) > self.window:
+            applied.popitem(last=False)
+
+
+def _from_recent(recent: RecentOperation) -> Operation:
+    return Operation.model_construct(
+        id=recent.id,
+        index=recent.index,
+        skip=recent.skip,
+        timestamp_utc_ms=recent.timestamp_utc_ms,
+        hash=recent.hash,
+        error=None,
+        denied_reason=None,
+        resulting_state=None,
+        action=Action.model_construct(
+            id=recent.action_id,
+            type="",
+            timestamp_utc_ms=recent.timestamp_utc_ms,
+            input={},
+            scope=recent.scope,
+            context=None,
+        ),
+    )

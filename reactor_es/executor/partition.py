@@ -9,11 +9,20 @@ letters and the consumed offset: either all of it becomes visible to read_commit
 readers or none of it does.
 
 Poison input parks only its document (see `parking.py`); the partition never stops.
+
+Every `snapshot_every` operations the worker writes a checkpoint to the compacted
+`snapshots` topic (a snapshot of every document changed since the last one, and a marker
+with the operations offset they cover), in a transaction of its own, and again when it
+hands the partition over: the next owner restores from there instead of from offset 0.
+Documents keep only the last operation of each scope in memory; an action that rewrites
+history loads the document's full history from the operations topic first, between two
+transactions, so what it reads is exactly what was committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Sequence
@@ -25,8 +34,8 @@ from aiokafka.errors import ProducerFenced
 
 from reactor_es.config import Settings
 from reactor_es.document.ids import utc_now_iso
-from reactor_es.executor.book import DocumentBook
-from reactor_es.executor.jobs import JobOutcome, JobRunner
+from reactor_es.executor.book import DEFAULT_IDEMPOTENCY_WINDOW, DocumentBook
+from reactor_es.executor.jobs import HISTORY_ACTIONS, JobOutcome, JobRunner
 from reactor_es.executor.parking import (
     UNPARK_CONTROL,
     DeadLetter,
@@ -35,11 +44,16 @@ from reactor_es.executor.parking import (
     dead_letter_headers,
     key_text,
 )
-from reactor_es.executor.restore import RestoreReport, restore_parking, restore_partition
+from reactor_es.executor.restore import (
+    RestoreReport,
+    load_history,
+    restore_parking,
+    restore_partition,
+)
 from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
-from reactor_es.kafka.records import ActionEnvelope
+from reactor_es.kafka.records import ActionEnvelope, SnapshotCheckpoint
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry
 
@@ -48,6 +62,8 @@ __all__ = ["PartitionFenced", "PartitionState", "PartitionWorker"]
 log = logging.getLogger(__name__)
 
 SOURCE = "executor"
+#: Operations between two snapshot checkpoints of a partition.
+DEFAULT_SNAPSHOT_EVERY = 2000
 
 
 class PartitionFenced(Exception):
@@ -86,8 +102,12 @@ class PartitionWorker:
         registry: DocumentModelRegistry,
         codec: RecordCodec,
         group_id: str,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        idempotency_window: int = DEFAULT_IDEMPOTENCY_WINDOW,
     ) -> None:
         self.settings = settings
+        self.snapshot_every = snapshot_every
+        self.idempotency_window = idempotency_window
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.partition = partition
@@ -95,7 +115,7 @@ class PartitionWorker:
         self.codec = codec
         self.group_id = group_id
         self.registry = registry
-        self.book = DocumentBook(registry)
+        self.book = DocumentBook(registry, window=idempotency_window)
         self.runner = JobRunner(self.book)
         self.parking = ParkingLot()
         self.state = PartitionState.STARTING
@@ -103,9 +123,18 @@ class PartitionWorker:
         self.transactional_id = f"{group_id}-{topics.actions}-{partition}"
         self._producer: Any = None
         self._needs_restore = False
+        #: A document whose full history must be loaded before the next job (a barrier).
+        self._history_for: str | None = None
+        #: Operation records sent in the open transaction: (document id, is creation, future).
+        self._sent: list[tuple[str, bool, Any]] = []
+        #: The operations partition's end after our last commit (restore reads from here).
+        self._operations_end = 0
+        self._since_checkpoint = 0
         self.last_restore: RestoreReport | None = None
         self.jobs_done = 0
         self.records_dead_lettered = 0
+        self.checkpoints = 0
+        self.histories_loaded = 0
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -119,7 +148,7 @@ class PartitionWorker:
     async def restore(self) -> RestoreReport:
         """Rebuild documents and parking from the topics (after `start`, so nothing moves)."""
         self.state = PartitionState.RESTORING
-        book = DocumentBook(self.registry)
+        book = DocumentBook(self.registry, window=self.idempotency_window)
         parking = ParkingLot()
         report = await restore_partition(
             book,
@@ -128,6 +157,7 @@ class PartitionWorker:
             operations_topic=self.topics.operations,
             partition=self.partition,
             codec=self.codec,
+            snapshots_topic=self.topics.snapshots,
         )
         await restore_parking(
             parking,
@@ -140,12 +170,19 @@ class PartitionWorker:
         self.runner = JobRunner(book)
         self.last_restore = report
         self._needs_restore = False
+        self._history_for = None
+        self._operations_end = report.end_offset
+        self._since_checkpoint = report.operations
         self.state = PartitionState.READY
         return report
 
     async def close(self) -> None:
-        """Finish the batch in flight (if any), then release the producer."""
+        """Finish the batch in flight (if any), checkpoint, then release the producer."""
         async with self.lock:
+            if self.state is PartitionState.READY and self.book.dirty:
+                # The next owner of the partition restores from here, not from offset 0.
+                with contextlib.suppress(Exception):
+                    await self._checkpoint()
             if self.state is not PartitionState.FENCED:
                 self.state = PartitionState.CLOSED
             producer, self._producer = self._producer, None
@@ -174,11 +211,17 @@ class PartitionWorker:
                     # An executor failure may have left a document half-changed: rebuild
                     # everything from the committed topics before going on.
                     await self.restore()
+                elif self._history_for is not None:
+                    await self._load_history(self._history_for)
+            if self.state is PartitionState.READY and self._since_checkpoint >= self.snapshot_every:
+                await self._checkpoint()
 
     async def _transaction(self, messages: Sequence[Any]) -> int:
         producer = self._producer
         if producer is None:
             return len(messages)
+        self._sent = []
+        touched: set[str] = set()
         try:
             await producer.begin_transaction()
             futures: list[Any] = []
@@ -190,6 +233,9 @@ class PartitionWorker:
                 if not await self._take(producer, job_input, futures):
                     break  # a barrier: commit what came before, restore, then go on
                 done += 1
+            if not done and not futures:
+                await producer.abort_transaction()  # a barrier came first: nothing to commit
+                return 0
             if done:
                 await producer.send_offsets_to_transaction(
                     {self.tp: messages[done - 1].offset + 1}, self.group_id
@@ -197,6 +243,7 @@ class PartitionWorker:
             if futures:
                 await asyncio.gather(*futures)
             await producer.commit_transaction()
+            self._committed(touched)
             return done
         except ProducerFenced as exc:
             self.state = PartitionState.FENCED
@@ -230,6 +277,9 @@ class PartitionWorker:
                 producer, job_input, document_id, DeadLetterEvent.PARKED, futures, str(exc)
             )
             return True
+        if self._rewrites_history(job) and self.book.needs_history(job.document_id):
+            self._history_for = job.document_id
+            return False  # a barrier: load its history between two transactions
         if (job.meta or {}).get("control") == UNPARK_CONTROL:  # the document is not parked
             await self._send_event(producer, futures, _control_outcome(job, "is not parked"))
             return True
@@ -246,22 +296,114 @@ class PartitionWorker:
         await self._publish(producer, outcome, futures)
         return True
 
+    def _committed(self, touched: set[str]) -> None:
+        """Bookkeeping once a transaction is committed: offsets, first offsets, trimming."""
+        for document_id, creates, future in self._sent:
+            offset = future.result().offset
+            self._operations_end = max(self._operations_end, offset + 1)
+            if creates:
+                self.book.first_offsets.setdefault(document_id, offset)
+            touched.add(document_id)
+        self._since_checkpoint += len(self._sent)
+        self._sent = []
+        self.book.trim_all(touched)
+
+    async def _load_history(self, document_id: str) -> None:
+        """Give a trimmed document its full history back (between two transactions)."""
+        self._history_for = None
+        document = await load_history(
+            document_id,
+            settings=self.settings,
+            bootstrap_servers=self.bootstrap_servers,
+            operations_topic=self.topics.operations,
+            partition=self.partition,
+            first_offset=self.book.first_offsets.get(document_id, 0),
+            codec=self.codec,
+            registry=self.registry,
+        )
+        if document is not None:
+            self.book.install_history(document)
+            self.histories_loaded += 1
+
+    async def _checkpoint(self) -> None:
+        """Snapshot every document changed since the last checkpoint, then the marker."""
+        producer = self._producer
+        if producer is None or not self.book.dirty:
+            self._since_checkpoint = 0
+            return
+        at = utc_now_iso()
+        dirty = sorted(self.book.dirty)
+        try:
+            await producer.begin_transaction()
+            futures = []
+            for document_id in dirty:
+                snapshot = self.book.snapshot(
+                    document_id,
+                    partition=self.partition,
+                    source_offset=self._operations_end - 1,
+                    taken_at=at,
+                )
+                if snapshot is None:
+                    continue
+                futures.append(
+                    await producer.send(
+                        self.topics.snapshots,
+                        value=self.codec.encode_record(snapshot),
+                        key=document_key(document_id),
+                        partition=self.partition,
+                    )
+                )
+            marker = SnapshotCheckpoint(self.partition, self._operations_end, len(dirty), at)
+            futures.append(
+                await producer.send(
+                    self.topics.snapshots,
+                    value=self.codec.encode_record(marker),
+                    key=SnapshotCheckpoint.KEY,
+                    partition=self.partition,
+                )
+            )
+            await asyncio.gather(*futures)
+            await producer.commit_transaction()
+        except ProducerFenced as exc:
+            self.state = PartitionState.FENCED
+            raise PartitionFenced(
+                f"partition {self.partition}: producer {self.transactional_id} was fenced"
+            ) from exc
+        except Exception:
+            log.exception("partition %d: checkpoint failed; will retry later", self.partition)
+            await self._abort(producer)
+            return
+        self.book.dirty.difference_update(dirty)
+        self._since_checkpoint = 0
+        self.checkpoints += 1
+        log.info(
+            "partition %d: checkpoint of %d document(s) at operations offset %d",
+            self.partition,
+            len(dirty),
+            self._operations_end,
+        )
+
     def _peek(self, job_input: _Input) -> ActionEnvelope | None:
         try:
             return self.codec.decode_record(job_input.value, ActionEnvelope)
         except RecordDecodeError:
             return None
 
+    @staticmethod
+    def _rewrites_history(job: ActionEnvelope) -> bool:
+        return any(job.skips) or any(a.type in HISTORY_ACTIONS for a in job.actions)
+
     async def _publish(self, producer: Any, outcome: JobOutcome, futures: list[Any]) -> None:
         for record in outcome.records:
-            futures.append(
-                await producer.send(
-                    self.topics.operations,
-                    value=self.codec.encode_record(record),
-                    key=document_key(record.document_id),
-                    partition=self.partition,
-                )
+            future = await producer.send(
+                self.topics.operations,
+                value=self.codec.encode_record(record),
+                key=document_key(record.document_id),
+                partition=self.partition,
             )
+            futures.append(future)
+            creates = record.operation.action.type == "CREATE_DOCUMENT"
+            self._sent.append((record.document_id, creates, future))
         for follow_up in outcome.follow_ups:
             futures.append(
                 await producer.send(

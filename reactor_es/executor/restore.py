@@ -1,8 +1,11 @@
 """Rebuilding a partition's state from the topics that are its truth.
 
-The executor owning partition p of `actions` reads partition p of `operations` (committed
-records only) from the start up to its last stable offset before it processes any action,
-and partition p of `actions-dlq` to learn which documents are parked.
+The executor owning partition p of `actions` rebuilds its documents before it processes any
+action: from the latest snapshot checkpoint of partition p of `snapshots` (compacted: one
+snapshot per document, so its size follows the number of documents, not the history), then
+partition p of `operations` (committed records only) from the checkpoint's offset up to its
+last stable offset. Without a checkpoint it reads `operations` from the start. It reads
+partition p of `actions-dlq` to learn which documents are parked.
 """
 
 from __future__ import annotations
@@ -16,15 +19,21 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from reactor_es.config import Settings
+from reactor_es.document.materialize import DocumentStream, StreamedOperation
+from reactor_es.document.types import Document
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook
 from reactor_es.executor.parking import ParkingLot
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec
-from reactor_es.kafka.records import OperationRecord
+from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, SnapshotCheckpoint
+from reactor_es.kafka.topics import document_key
+from reactor_es.registry import DocumentModelRegistry
 
 __all__ = [
     "RestoreReport",
+    "load_history",
+    "read_checkpoint",
     "read_parking_lot",
     "read_partition",
     "restore_parking",
@@ -41,6 +50,9 @@ class RestoreReport:
     operations: int
     end_offset: int
     seconds: float
+    #: Documents loaded from snapshots, and the operations offset the tail was read from.
+    snapshots: int = 0
+    start_offset: int = 0
 
     @property
     def rate(self) -> float:
@@ -83,6 +95,41 @@ async def read_partition(
     return count, end
 
 
+async def read_checkpoint(
+    settings: Settings,
+    bootstrap_servers: str,
+    snapshots_topic: str,
+    partition: int,
+    codec: RecordCodec,
+) -> tuple[SnapshotCheckpoint | None, dict[str, DocumentSnapshot]]:
+    """The latest checkpoint of a partition and the snapshots it covers."""
+    checkpoint: SnapshotCheckpoint | None = None
+    covered: dict[str, DocumentSnapshot] = {}
+    pending: dict[str, DocumentSnapshot] = {}
+
+    def take(message: Any) -> None:
+        nonlocal checkpoint
+        try:
+            if message.key == SnapshotCheckpoint.KEY:
+                checkpoint = codec.decode_record(message.value, SnapshotCheckpoint)
+                covered.update(pending)
+                pending.clear()
+            else:
+                snapshot = codec.decode_record(message.value, DocumentSnapshot)
+                pending[snapshot.document_id] = snapshot
+        except ReactorError as exc:
+            log.error(
+                "skipping %s partition %d offset %d: %s",
+                snapshots_topic,
+                partition,
+                message.offset,
+                exc,
+            )
+
+    await read_partition(settings, bootstrap_servers, snapshots_topic, partition, take)
+    return checkpoint, covered
+
+
 async def restore_partition(
     book: DocumentBook,
     *,
@@ -91,13 +138,26 @@ async def restore_partition(
     operations_topic: str,
     partition: int,
     codec: RecordCodec,
+    snapshots_topic: str | None = None,
 ) -> RestoreReport:
-    """Read `operations_topic` partition `partition` into `book`, up to its stable end."""
+    """Load the latest snapshots of the partition into `book`, then the operations after
+    them up to the stable end."""
     started = time.perf_counter()
+    start = 0
+    loaded = 0
+    if snapshots_topic is not None:
+        checkpoint, snapshots = await read_checkpoint(
+            settings, bootstrap_servers, snapshots_topic, partition, codec
+        )
+        if checkpoint is not None:
+            start = checkpoint.operations_offset
+            for snapshot in snapshots.values():
+                book.load_snapshot(snapshot)
+            loaded = len(snapshots)
 
     def take(message: Any) -> None:
         try:
-            book.restore(codec.decode_record(message.value, OperationRecord))
+            book.restore(codec.decode_record(message.value, OperationRecord), message.offset)
         except ReactorError as exc:
             # Only our executors write here, transactionally; a foreign record is not an
             # operation of ours and must not stop the partition.
@@ -110,15 +170,20 @@ async def restore_partition(
             )
 
     count, end = await read_partition(
-        settings, bootstrap_servers, operations_topic, partition, take
+        settings, bootstrap_servers, operations_topic, partition, take, start=start or None
     )
     book.finish_restore()
-    report = RestoreReport(partition, len(book), count, end, time.perf_counter() - started)
+    report = RestoreReport(
+        partition, len(book), count, end, time.perf_counter() - started, loaded, start
+    )
     log.info(
-        "restored partition %d: %d documents, %d operations up to offset %d in %.3fs",
+        "restored partition %d: %d documents (%d from snapshots), %d operations from offset "
+        "%d to %d in %.3fs",
         partition,
         report.documents,
+        loaded,
         report.operations,
+        start,
         end,
         report.seconds,
     )
@@ -161,3 +226,59 @@ async def read_parking_lot(settings: Settings, bootstrap_servers: str, topic: st
     for partition in partitions:
         await read_partition(settings, bootstrap_servers, topic, partition, lot.fold_message)
     return lot
+
+
+async def load_history(
+    document_id: str,
+    *,
+    settings: Settings,
+    bootstrap_servers: str,
+    operations_topic: str,
+    partition: int,
+    first_offset: int,
+    codec: RecordCodec,
+    registry: DocumentModelRegistry,
+) -> Document | None:
+    """A document with its whole history, read back from its operations partition.
+
+    Only the actions that rewrite history need it (UNDO, REDO, NOOP with skip, ...): the
+    book keeps the last operation per scope, and this reads from the document's first
+    operation on.
+    """
+    stream = DocumentStream(model_for=lambda document_type: registry.get(document_type))
+    wanted = document_key(document_id)
+
+    def take(message: Any) -> None:
+        if message.key != wanted:
+            return
+        record = codec.decode_record(message.value, OperationRecord)
+        if record.document_id != document_id:
+            return
+        hint = record.header
+        stream.apply(
+            StreamedOperation(
+                document_id=document_id,
+                document_type=record.document_type,
+                operation=record.operation,
+                resulting_state=record.resulting_state,
+                name=None if hint is None else hint.name,
+                last_modified_at_utc_iso=None if hint is None else hint.last_modified_at_utc_iso,
+            )
+        )
+
+    started = time.perf_counter()
+    count, _ = await read_partition(
+        settings,
+        bootstrap_servers,
+        operations_topic,
+        partition,
+        take,
+        start=first_offset if first_offset > 0 else None,
+    )
+    log.info(
+        "loaded the history of document %s (%d records read) in %.3fs",
+        document_id,
+        count,
+        time.perf_counter() - started,
+    )
+    return stream.document(document_id)

@@ -20,7 +20,13 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from reactor_es.config import Settings
-from reactor_es.executor.partition import PartitionFenced, PartitionState, PartitionWorker
+from reactor_es.executor.book import DEFAULT_IDEMPOTENCY_WINDOW
+from reactor_es.executor.partition import (
+    DEFAULT_SNAPSHOT_EVERY,
+    PartitionFenced,
+    PartitionState,
+    PartitionWorker,
+)
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.topics import TopicNames, check_topic_layout
@@ -62,7 +68,11 @@ class JobExecutor:
         *,
         registry: DocumentModelRegistry | None = None,
         max_batch: int = 500,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        idempotency_window: int = DEFAULT_IDEMPOTENCY_WINDOW,
     ) -> None:
+        self.snapshot_every = snapshot_every
+        self.idempotency_window = idempotency_window
         self.settings = settings
         self.bootstrap_servers = bootstrap_servers
         self.registry = registry if registry is not None else default_registry()
@@ -189,21 +199,26 @@ class JobExecutor:
             if worker is not None:
                 self.workers[tp] = worker
                 continue
-            worker = PartitionWorker(
-                settings=self.settings,
-                bootstrap_servers=self.bootstrap_servers,
-                topics=self.topics,
-                partition=tp.partition,
-                registry=self.registry,
-                codec=self.codec,
-                group_id=self.group_id,
-            )
+            worker = self._new_worker(tp)
             self.workers[tp] = worker
             self._consumer.pause(tp)
             self._restoring[tp] = asyncio.create_task(self._start_worker(worker))
         for worker in standby.values():
             self._stats_closed_jobs += worker.jobs_done
             await worker.close()
+
+    def _new_worker(self, tp: TopicPartition) -> PartitionWorker:
+        return PartitionWorker(
+            settings=self.settings,
+            bootstrap_servers=self.bootstrap_servers,
+            topics=self.topics,
+            partition=tp.partition,
+            registry=self.registry,
+            codec=self.codec,
+            group_id=self.group_id,
+            snapshot_every=self.snapshot_every,
+            idempotency_window=self.idempotency_window,
+        )
 
     async def _start_worker(self, worker: PartitionWorker) -> None:
         tp = worker.tp
@@ -223,15 +238,7 @@ class JobExecutor:
             await worker.close()
             if self.workers.get(tp) is worker and not self._stopping.is_set():
                 await asyncio.sleep(1.0)
-                fresh = PartitionWorker(
-                    settings=self.settings,
-                    bootstrap_servers=self.bootstrap_servers,
-                    topics=self.topics,
-                    partition=tp.partition,
-                    registry=self.registry,
-                    codec=self.codec,
-                    group_id=self.group_id,
-                )
+                fresh = self._new_worker(tp)
                 self.workers[tp] = fresh
                 self._restoring[tp] = asyncio.create_task(self._start_worker(fresh))
         finally:

@@ -25,6 +25,7 @@ from reactor_es.kafka.codec_errors import InvalidRecordError
 from reactor_es.kafka.schemas import (
     ACTION_ENVELOPE,
     DOCUMENT_SNAPSHOT,
+    SNAPSHOT_CHECKPOINT,
     JOB_EVENT,
     OPERATION_RECORD,
 )
@@ -40,6 +41,8 @@ __all__ = [
     "JobStatus",
     "OperationRecord",
     "OperationRef",
+    "RecentOperation",
+    "SnapshotCheckpoint",
     "action_from_avro",
     "action_to_avro",
     "load_meta",
@@ -418,6 +421,42 @@ class JobEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RecentOperation:
+    """Which operation an action produced: enough to answer a retry of that action."""
+
+    action_id: str
+    scope: str
+    index: int
+    skip: int
+    id: str
+    hash: str
+    timestamp_utc_ms: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "action_id": self.action_id,
+            "scope": self.scope,
+            "index": self.index,
+            "skip": self.skip,
+            "id": self.id,
+            "hash": self.hash,
+            "timestamp_utc_ms": self.timestamp_utc_ms,
+        }
+
+    @classmethod
+    def from_avro(cls, value: Mapping[str, Any]) -> RecentOperation:
+        return cls(
+            value["action_id"],
+            value["scope"],
+            value["index"],
+            value["skip"],
+            value["id"],
+            value["hash"],
+            value["timestamp_utc_ms"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentSnapshot:
     """A document as of `source_offset` of operations partition `source_partition`.
 
@@ -432,6 +471,9 @@ class DocumentSnapshot:
     source_partition: int
     source_offset: int
     taken_at_utc_iso: str
+    #: Offset of the document's CREATE_DOCUMENT in its operations partition (-1: unknown).
+    first_offset: int = -1
+    recent_operations: Sequence[RecentOperation] = ()
 
     @property
     def document_id(self) -> str:
@@ -448,6 +490,8 @@ class DocumentSnapshot:
             "revision": dict(self.header.revision),
             "source_partition": self.source_partition,
             "source_offset": self.source_offset,
+            "first_offset": self.first_offset,
+            "recent_operations": [op.to_avro() for op in self.recent_operations],
             "taken_at_utc_iso": self.taken_at_utc_iso,
         }
 
@@ -472,4 +516,39 @@ class DocumentSnapshot:
             source_partition=value["source_partition"],
             source_offset=value["source_offset"],
             taken_at_utc_iso=value["taken_at_utc_iso"],
+            first_offset=value.get("first_offset", -1),
+            recent_operations=tuple(
+                RecentOperation.from_avro(op) for op in value.get("recent_operations", ())
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotCheckpoint:
+    """Every document changed before `operations_offset` has its snapshot: restore from here."""
+
+    AVRO_NAME: ClassVar[str] = SNAPSHOT_CHECKPOINT
+    #: Key of checkpoint records on the snapshots topic (no document id starts with NUL).
+    KEY: ClassVar[bytes] = b"\x00checkpoint"
+
+    partition: int
+    operations_offset: int
+    documents: int
+    taken_at_utc_iso: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "operations_offset": self.operations_offset,
+            "documents": self.documents,
+            "taken_at_utc_iso": self.taken_at_utc_iso,
+        }
+
+    @classmethod
+    def from_avro(cls, value: dict[str, Any]) -> SnapshotCheckpoint:
+        return cls(
+            value["partition"],
+            value["operations_offset"],
+            value["documents"],
+            value["taken_at_utc_iso"],
         )

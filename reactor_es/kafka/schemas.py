@@ -38,6 +38,7 @@ __all__ = [
     "ACTION_ENVELOPE",
     "CATALOGUE_FILE",
     "DOCUMENT_SNAPSHOT",
+    "SNAPSHOT_CHECKPOINT",
     "JOB_EVENT",
     "OPERATION_RECORD",
     "SCHEMAS_DIR",
@@ -55,6 +56,7 @@ ACTION_ENVELOPE = "reactor_es.ActionEnvelope"
 OPERATION_RECORD = "reactor_es.OperationRecord"
 JOB_EVENT = "reactor_es.JobEvent"
 DOCUMENT_SNAPSHOT = "reactor_es.DocumentSnapshot"
+SNAPSHOT_CHECKPOINT = "reactor_es.SnapshotCheckpoint"
 
 _MAX_SCHEMA_ID = 0xFFFFFFFF
 

@@ -37,6 +37,7 @@ from reactor_es.kafka.schemas import (
     JOB_EVENT,
     OPERATION_RECORD,
     SCHEMAS_DIR,
+    SNAPSHOT_CHECKPOINT,
     SchemaCatalogue,
     default_catalogue,
 )
@@ -92,11 +93,19 @@ def test_catalogue_holds_every_schema_version_under_its_own_id() -> None:
         (4, OPERATION_RECORD, 2, "operation_record.v2.avsc"),
         (5, DOCUMENT_SNAPSHOT, 1, "document_snapshot.v1.avsc"),
         (6, ACTION_ENVELOPE, 2, "action_envelope.v2.avsc"),
+        (7, DOCUMENT_SNAPSHOT, 2, "document_snapshot.v2.avsc"),
+        (8, SNAPSHOT_CHECKPOINT, 1, "snapshot_checkpoint.v1.avsc"),
     ]
     assert catalogue.current(ACTION_ENVELOPE).schema_id == 6
     assert catalogue.current(OPERATION_RECORD).schema_id == 4
     assert [e.version for e in catalogue.versions(OPERATION_RECORD)] == [1, 2]
-    assert catalogue.names == (ACTION_ENVELOPE, DOCUMENT_SNAPSHOT, JOB_EVENT, OPERATION_RECORD)
+    assert catalogue.names == (
+        ACTION_ENVELOPE,
+        DOCUMENT_SNAPSHOT,
+        JOB_EVENT,
+        OPERATION_RECORD,
+        SNAPSHOT_CHECKPOINT,
+    )
     # Every .avsc file in schemas/ is catalogued: none is written without an id.
     assert sorted(p.name for p in SCHEMAS_DIR.glob("*.avsc")) == sorted(e.file for e in catalogue)
 
@@ -402,7 +411,7 @@ def test_every_catalogued_version_is_readable_as_the_current_one(codec: RecordCo
                 wanted = value[name] if name in writer_fields else reader_field["default"]
                 assert decoded.value[name] == wanted, (entry.describe(), name)
             checked += 1
-    assert checked == 25 * 6
+    assert checked == 25 * 8
 
 
 # -- failures ------------------------------------------------------------------------------
