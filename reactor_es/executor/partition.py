@@ -26,7 +26,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -53,7 +53,7 @@ from reactor_es.executor.restore import (
 from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
-from reactor_es.kafka.records import ActionEnvelope, SnapshotCheckpoint
+from reactor_es.kafka.records import ActionEnvelope, JobStatus, SnapshotCheckpoint
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry
 
@@ -423,14 +423,19 @@ class PartitionWorker:
             )
 
     async def _send_event(self, producer: Any, futures: list[Any], outcome: JobOutcome) -> None:
-        event = outcome.event(utc_now_iso(), SOURCE)
-        futures.append(
-            await producer.send(
-                self.topics.job_events,
-                value=self.codec.encode_record(event),
-                key=job_key(event.job_id),
+        events = [outcome.event(utc_now_iso(), SOURCE)]
+        if outcome.error is None and not outcome.records:
+            # Nothing new to project (a retry, a control job, a reused child document):
+            # no projector will see this job, and there is nothing it would wait for.
+            events.append(replace(events[0], status=JobStatus.READ_READY))
+        for event in events:
+            futures.append(
+                await producer.send(
+                    self.topics.job_events,
+                    value=self.codec.encode_record(event),
+                    key=job_key(event.job_id),
+                )
             )
-        )
 
     async def _unpark(self, producer: Any, control: ActionEnvelope, futures: list[Any]) -> None:
         """Take a document's parked records back and retry them in order."""

@@ -96,7 +96,8 @@ async def test_undecodable_record_parks_only_its_document(
 
             released = await reactor.unpark("doc-a", skip_first=True)
             done = await reactor.wait_for_job(released.id, 30)
-            assert done.status is JobStatus.WRITE_READY
+            # The unpark job itself writes no operation: it is readable at once.
+            assert done.status is JobStatus.READ_READY
             assert (await reactor.wait_for_job(held.id, 30)).status is JobStatus.WRITE_READY
             assert (await reactor.wait_for_job(more.id, 30)).status is JobStatus.WRITE_READY
 
@@ -135,7 +136,7 @@ async def test_executor_failure_parks_and_unpark_retries(
             )
             # Retrying without dropping: the poison fails again and parks again, in order.
             again = await reactor.unpark("doc-f")
-            assert (await reactor.wait_for_job(again.id, 30)).status is JobStatus.WRITE_READY
+            assert (await reactor.wait_for_job(again.id, 30)).status is JobStatus.READ_READY
             lot = await read_parking_lot(
                 settings, bootstrap, TopicNames.from_settings(settings).actions_dlq
             )
@@ -144,7 +145,7 @@ async def test_executor_failure_parks_and_unpark_retries(
                 "queued",
             ]
             skipped = await reactor.unpark("doc-f", skip_first=True)
-            assert (await reactor.wait_for_job(skipped.id, 30)).status is JobStatus.WRITE_READY
+            assert (await reactor.wait_for_job(skipped.id, 30)).status is JobStatus.READ_READY
             assert (await reactor.wait_for_job(later.id, 30)).status is JobStatus.WRITE_READY
             assert (await reactor.get_job_status(bad.id)).status is JobStatus.PENDING
     finally:
