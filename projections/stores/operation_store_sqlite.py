@@ -40,7 +40,7 @@ from projections.stores.tracking import (
 from reactor_es.document.ids import utc_now_iso
 from reactor_es.document.types import Action, Operation
 
-__all__ = ["OPERATION_STORE_MIGRATIONS", "SqliteOperationStore"]
+__all__ = ["OPERATION_STORE_MIGRATIONS", "SqliteOperationBatch", "SqliteOperationStore"]
 
 OPERATION_STORE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -138,7 +138,7 @@ def _stored(row: Row) -> StoredOperation:
     )
 
 
-class _SqliteOperationBatch(OperationStoreBatch):
+class SqliteOperationBatch(OperationStoreBatch):
     """Appends through one transaction that holds the file's write lock.
 
     Nobody else can write while it is open, so the batch remembers the heads of the streams
@@ -152,6 +152,12 @@ class _SqliteOperationBatch(OperationStoreBatch):
         self._clock = clock
         self._heads: dict[tuple[str, str, str], tuple[int, str]] = {}
         self._last_id = 0
+
+    @property
+    def connection(self) -> SqliteConnection:
+        """The batch's transaction, for tables kept beside the operations in the same file
+        (the phase-6 document snapshots): what they write commits or rolls back with it."""
+        return self._conn
 
     async def _head(self, stream: tuple[str, str, str]) -> tuple[int, str]:
         """(max index or -1, its op id or "") of a stream; refreshes the last row id too."""
@@ -296,9 +302,9 @@ class SqliteOperationStore(OperationStore):
         return self._db.path
 
     @asynccontextmanager
-    async def batch(self) -> AsyncIterator[OperationStoreBatch]:
+    async def batch(self) -> AsyncIterator[SqliteOperationBatch]:
         async with self._db.transaction() as conn:
-            batch = _SqliteOperationBatch(self._db.name, conn, self._clock)
+            batch = SqliteOperationBatch(self._db.name, conn, self._clock)
             try:
                 yield batch
                 await write_positions(conn, batch.staged_positions)
