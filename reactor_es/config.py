@@ -1,7 +1,9 @@
 """Settings, declared once and tied to environment variables.
 
 Every service, the CLI and the tests read their configuration from `Settings`; the
-environment variable of each field is given in its comment so the README can list them.
+environment variable of each field is given in its comment so the README can list them
+(docs/configuration.md). A TOML file named by `REACTOR_ES_CONFIG` may hold any of these
+variables too; the environment wins over the file (`reactor_es.config_file`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,69 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Settings"]
+from reactor_es.config_file import config_file_values
+from reactor_es.errors import SettingsError
+
+__all__ = ["ENV_NAMES", "Settings"]
+
+#: Every variable `Settings.from_env` reads: also the keys a `REACTOR_ES_CONFIG` file may hold.
+ENV_NAMES = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "REACTOR_ES_HOME",
+    "REACTOR_ES_TOPIC_PREFIX",
+    "REACTOR_ES_PARTITIONS",
+    "REACTOR_ES_PHASE",
+    "REACTOR_ES_REPLICATION_FACTOR",
+    "REACTOR_ES_LINGER_MS",
+    "REACTOR_ES_TRANSACTION_TIMEOUT_MS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CAFILE",
+    "KAFKA_SSL_CERTFILE",
+    "KAFKA_SSL_KEYFILE",
+    "KAFKA_SSL_PASSWORD",
+    "KAFKA_SSL_CHECK_HOSTNAME",
+    "REACTOR_ES_METRICS_PORT",
+    "REACTOR_ES_METRICS_ADDR",
+    "REACTOR_ES_LOG_FORMAT",
+    "REACTOR_ES_LOG_LEVEL",
+)
+#: Settings holding a path (relative ones in a config file are relative to the file).
+_PATH_NAMES = ("REACTOR_ES_HOME", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")
 
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
+    if value is None or value == "":
+        value = config_file_values(ENV_NAMES, _PATH_NAMES).get(name)
     return default if value is None or value == "" else value
+
+
+def _path(name: str) -> Path | None:
+    value = _env(name, "")
+    return Path(value).expanduser() if value else None
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = _env(name, "true" if default else "false").strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def _port(name: str) -> int | None:
+    value = _env(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 65535:
+        raise SettingsError(f"{name} must be a TCP port number (0-65535), not {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -36,11 +94,34 @@ class Settings:
     producer_linger_ms: int = 2
     # REACTOR_ES_TRANSACTION_TIMEOUT_MS: executor transactions abort after this long.
     transaction_timeout_ms: int = 60_000
+    # KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    security_protocol: str = "PLAINTEXT"
+    # KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols).
+    sasl_mechanism: str = "PLAIN"
+    # KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD: SASL credentials (required with SASL_*).
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    # KAFKA_SSL_CAFILE: PEM CA bundle that signed the brokers' certificates (default: system CAs).
+    ssl_cafile: Path | None = None
+    # KAFKA_SSL_CERTFILE / KAFKA_SSL_KEYFILE / KAFKA_SSL_PASSWORD: client certificate (mTLS).
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: str | None = field(default=None, repr=False)
+    # KAFKA_SSL_CHECK_HOSTNAME: check the broker's certificate names its host (true).
+    ssl_check_hostname: bool = True
+    # REACTOR_ES_METRICS_PORT: serve Prometheus metrics on this port (unset: no metrics).
+    metrics_port: int | None = None
+    # REACTOR_ES_METRICS_ADDR: address the metrics endpoint binds (all interfaces).
+    metrics_addr: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host
+    # REACTOR_ES_LOG_FORMAT: `plain` lines or `json` lines on stderr.
+    log_format: str = "plain"
+    # REACTOR_ES_LOG_LEVEL: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "") or None,
             home=Path(_env("REACTOR_ES_HOME", ".reactor-es")),
             topic_prefix=_env("REACTOR_ES_TOPIC_PREFIX", ""),
             partitions=int(_env("REACTOR_ES_PARTITIONS", "6")),
@@ -48,11 +129,26 @@ class Settings:
             replication_factor=int(_env("REACTOR_ES_REPLICATION_FACTOR", "1")),
             producer_linger_ms=int(_env("REACTOR_ES_LINGER_MS", "2")),
             transaction_timeout_ms=int(_env("REACTOR_ES_TRANSACTION_TIMEOUT_MS", "60000")),
+            security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper(),
+            sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "PLAIN").strip().upper(),
+            sasl_username=_env("KAFKA_SASL_USERNAME", "") or None,
+            sasl_password=_env("KAFKA_SASL_PASSWORD", "") or None,
+            ssl_cafile=_path("KAFKA_SSL_CAFILE"),
+            ssl_certfile=_path("KAFKA_SSL_CERTFILE"),
+            ssl_keyfile=_path("KAFKA_SSL_KEYFILE"),
+            ssl_password=_env("KAFKA_SSL_PASSWORD", "") or None,
+            ssl_check_hostname=_flag("KAFKA_SSL_CHECK_HOSTNAME", True),
+            metrics_port=_port("REACTOR_ES_METRICS_PORT"),
+            metrics_addr=_env("REACTOR_ES_METRICS_ADDR", "0.0.0.0"),  # noqa: S104
+            log_format=_env("REACTOR_ES_LOG_FORMAT", "plain").strip().lower(),
+            log_level=_env("REACTOR_ES_LOG_LEVEL", "INFO").strip().upper(),
         )
 
-    def kafka_security_options(self) -> dict[str, object]:
-        """SASL/SSL options for every Kafka client (none yet: plaintext)."""
-        return {}
+    def kafka_security_options(self) -> dict[str, Any]:
+        """SASL/SSL keyword arguments for every Kafka client, checked (`SettingsError`)."""
+        from reactor_es.kafka.security import security_options  # Kafka stays out of imports
+
+        return security_options(self)
 
     @property
     def executor_group(self) -> str:

@@ -12,11 +12,16 @@ __all__ = [
     "JobTimeoutError",
     "MixedScopesError",
     "ReactorError",
+    "SettingsError",
 ]
 
 
 class ReactorError(Exception):
     """An expected failure whose message is fit to show a user as it is."""
+
+
+class SettingsError(ReactorError):
+    """A setting (environment variable or config-file key, named in the message) is unusable."""
 
 
 class ClientError(ReactorError):

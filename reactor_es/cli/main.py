@@ -12,7 +12,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from reactor_es.config import Settings
 from reactor_es.errors import ReactorError
+from reactor_es.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -20,8 +22,10 @@ __all__ = ["main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "reactor_es.cli.domain_commands",
     "reactor_es.cli.pipeline_commands",
+    "reactor_es.cli.stream_commands",
     "reactor_es.cli.executor_commands",
     "reactor_es.cli.broker_commands",
+    "reactor_es.cli.phase_commands",
 )
 
 
@@ -41,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        configure_logging(Settings.from_env())
         code: int = args.handler(args)
     except ReactorError as exc:
         # Expected failures: one clear line, no traceback.
