@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
@@ -36,11 +37,12 @@ from aiokafka.errors import KafkaError
 
 from projections.exceptions import CatchUpTimeoutError, ProjectorError, ProjectorStateError
 from projections.stores.tracking import TopicPartition
+from reactor_es import metrics
 from reactor_es.config import Settings
-from reactor_es.kafka.clients import make_consumer
+from reactor_es.kafka.clients import make_admin, make_consumer
 from reactor_es.kafka.codec import RecordCodec, WireRecord
 from reactor_es.kafka.codec_errors import RecordDecodeError
-from reactor_es.kafka.topics import TopicNames, partition_counts
+from reactor_es.kafka.topics import TopicNames, check_topic_layout, partition_counts
 
 __all__ = [
     "Delivered",
@@ -196,7 +198,15 @@ class ProjectorRunner(Generic[R]):
         """Open the projector, check the topic exists and join the group."""
         if self._consumer is not None:
             return
-        counts = await partition_counts(self.bootstrap_servers, [self.topic])
+        admin = make_admin(self.settings, self.bootstrap_servers)
+        await admin.start()
+        try:
+            # Every service refuses to start on a broken layout (actions and operations must
+            # be co-partitioned, operations kept forever), not only the executor.
+            await check_topic_layout(admin, TopicNames.from_settings(self.settings))
+            counts = await partition_counts(admin, [self.topic])
+        finally:
+            await admin.close()
         if counts[self.topic] is None:
             raise ProjectorError(
                 f"projector {self.name}: topic '{self.topic}' does not exist "
@@ -347,6 +357,11 @@ class ProjectorRunner(Generic[R]):
         self._stats.batches += 1
         for tp, offset in committed.items():
             self._stats.positions[tp.partition] = offset
+            stable_end = stable_ends.get(tp)
+            if stable_end is not None:
+                metrics.projector_lag(self.name, tp.partition, max(0, stable_end - offset))
+        for partition, count in Counter(r.partition.partition for r in records).items():
+            metrics.projector_records(self.name, partition, count)
         self._progress.set()
         await self._commit_to_kafka(committed)
         return False

@@ -16,7 +16,7 @@ from typing import Any
 from reactor_es.config_file import config_file_values
 from reactor_es.errors import SettingsError
 
-__all__ = ["ENV_NAMES", "Settings"]
+__all__ = ["ENV_NAMES", "Settings", "log_level_is_set"]
 
 #: Every variable `Settings.from_env` reads: also the keys a `REACTOR_ES_CONFIG` file may hold.
 ENV_NAMES = (
@@ -28,6 +28,8 @@ ENV_NAMES = (
     "REACTOR_ES_REPLICATION_FACTOR",
     "REACTOR_ES_LINGER_MS",
     "REACTOR_ES_TRANSACTION_TIMEOUT_MS",
+    "REACTOR_ES_SNAPSHOT_EVERY",
+    "REACTOR_ES_IDEMPOTENCY_WINDOW",
     "KAFKA_SECURITY_PROTOCOL",
     "KAFKA_SASL_MECHANISM",
     "KAFKA_SASL_USERNAME",
@@ -67,6 +69,22 @@ def _flag(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {value!r}")
 
 
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    value = _env(name, str(default)).strip()
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise SettingsError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return number
+
+
+def log_level_is_set() -> bool:
+    """True when REACTOR_ES_LOG_LEVEL comes from the environment or the config file."""
+    return bool(_env("REACTOR_ES_LOG_LEVEL", "").strip())
+
+
 def _port(name: str) -> int | None:
     value = _env(name, "").strip()
     if not value:
@@ -94,6 +112,10 @@ class Settings:
     producer_linger_ms: int = 2
     # REACTOR_ES_TRANSACTION_TIMEOUT_MS: executor transactions abort after this long.
     transaction_timeout_ms: int = 60_000
+    # REACTOR_ES_SNAPSHOT_EVERY: operations of a partition between two snapshot checkpoints.
+    snapshot_every: int = 2000
+    # REACTOR_ES_IDEMPOTENCY_WINDOW: recent actions per document recognised when retried.
+    idempotency_window: int = 1000
     # KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
     security_protocol: str = "PLAINTEXT"
     # KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols).
@@ -124,11 +146,13 @@ class Settings:
             bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "") or None,
             home=Path(_env("REACTOR_ES_HOME", ".reactor-es")),
             topic_prefix=_env("REACTOR_ES_TOPIC_PREFIX", ""),
-            partitions=int(_env("REACTOR_ES_PARTITIONS", "6")),
-            phase=int(_env("REACTOR_ES_PHASE", "4")),
-            replication_factor=int(_env("REACTOR_ES_REPLICATION_FACTOR", "1")),
-            producer_linger_ms=int(_env("REACTOR_ES_LINGER_MS", "2")),
-            transaction_timeout_ms=int(_env("REACTOR_ES_TRANSACTION_TIMEOUT_MS", "60000")),
+            partitions=_int("REACTOR_ES_PARTITIONS", 6, minimum=1),
+            phase=_int("REACTOR_ES_PHASE", 4, minimum=4),
+            replication_factor=_int("REACTOR_ES_REPLICATION_FACTOR", 1, minimum=1),
+            producer_linger_ms=_int("REACTOR_ES_LINGER_MS", 2),
+            transaction_timeout_ms=_int("REACTOR_ES_TRANSACTION_TIMEOUT_MS", 60000, minimum=1000),
+            snapshot_every=_int("REACTOR_ES_SNAPSHOT_EVERY", 2000, minimum=1),
+            idempotency_window=_int("REACTOR_ES_IDEMPOTENCY_WINDOW", 1000, minimum=1),
             security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper(),
             sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "PLAIN").strip().upper(),
             sasl_username=_env("KAFKA_SASL_USERNAME", "") or None,

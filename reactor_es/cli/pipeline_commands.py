@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
         help="publish actions (one job per action)",
         description=(
             "Publish one action from options, or JSON lines from FILE or stdin (-): one action "
-            'a line, {"document": ID, "type": T, "scope": S, "input": {...}} (scope and skip optional). '
+            'a line, {"document": ID, "type": T, "scope": S, "input": {...}, "skip": N} '
+            "(scope and skip optional). "
             "Every line is checked before anything is published."
         ),
     )
@@ -127,9 +128,12 @@ def _serve(settings: Settings, *, executor: bool, projectors: Sequence[str]) -> 
 
     async def main() -> None:
         from projections.service import build_runners
-
         from reactor_es.executor.service import JobExecutor
+        from reactor_es.metrics import start_metrics
 
+        endpoint = start_metrics(settings)
+        if endpoint is not None:
+            print(f"metrics: {endpoint.url}", flush=True)
         await ensure_topics(bootstrap, settings)
         registry = default_registry()
         services: list[Any] = []

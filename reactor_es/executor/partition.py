@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,8 +33,10 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import ProducerFenced
 
+from reactor_es import metrics
 from reactor_es.config import Settings
 from reactor_es.document.ids import utc_now_iso
+from reactor_es.document.model import parse_instant
 from reactor_es.executor.book import DEFAULT_IDEMPOTENCY_WINDOW, DocumentBook
 from reactor_es.executor.jobs import HISTORY_ACTIONS, JobOutcome, JobRunner
 from reactor_es.executor.parking import (
@@ -57,13 +60,19 @@ from reactor_es.kafka.records import ActionEnvelope, JobStatus, SnapshotCheckpoi
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry
 
-__all__ = ["PartitionFenced", "PartitionState", "PartitionWorker"]
+__all__ = ["PartitionFenced", "PartitionState", "PartitionWorker", "partition_transactional_id"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "executor"
 #: Operations between two snapshot checkpoints of a partition.
 DEFAULT_SNAPSHOT_EVERY = 2000
+
+
+def partition_transactional_id(group_id: str, actions_topic: str, partition: int) -> str:
+    """The transactional id of whoever writes for `actions` partition p: one per partition,
+    whichever process holds it, so a newcomer fences the previous writer."""
+    return f"{group_id}-{actions_topic}-{partition}"
 
 
 class PartitionFenced(Exception):
@@ -120,7 +129,7 @@ class PartitionWorker:
         self.parking = ParkingLot()
         self.state = PartitionState.STARTING
         self.lock = asyncio.Lock()
-        self.transactional_id = f"{group_id}-{topics.actions}-{partition}"
+        self.transactional_id = partition_transactional_id(group_id, topics.actions, partition)
         self._producer: Any = None
         self._needs_restore = False
         #: A document whose full history must be loaded before the next job (a barrier).
@@ -169,6 +178,7 @@ class PartitionWorker:
         self.book, self.parking = book, parking
         self.runner = JobRunner(book)
         self.last_restore = report
+        metrics.restore_done(report.seconds, report.operations)
         self._needs_restore = False
         self._history_for = None
         self._operations_end = report.end_offset
@@ -222,6 +232,7 @@ class PartitionWorker:
             return len(messages)
         self._sent = []
         touched: set[str] = set()
+        started = time.perf_counter()
         try:
             await producer.begin_transaction()
             futures: list[Any] = []
@@ -244,6 +255,7 @@ class PartitionWorker:
                 await asyncio.gather(*futures)
             await producer.commit_transaction()
             self._committed(touched)
+            metrics.batch_done(time.perf_counter() - started)
             return done
         except ProducerFenced as exc:
             self.state = PartitionState.FENCED
@@ -251,6 +263,7 @@ class PartitionWorker:
                 f"partition {self.partition}: producer {self.transactional_id} was fenced"
             ) from exc
         except Exception:
+            metrics.batch_failed()
             log.exception("partition %d: batch failed, aborting", self.partition)
             await self._abort(producer)
             await self.restore()
@@ -305,6 +318,7 @@ class PartitionWorker:
                 self.book.first_offsets.setdefault(document_id, offset)
             touched.add(document_id)
         self._since_checkpoint += len(self._sent)
+        metrics.operations_written(len(self._sent))
         self._sent = []
         self.book.trim_all(touched)
 
@@ -414,6 +428,7 @@ class PartitionWorker:
             )
         await self._send_event(producer, futures, outcome)
         self.jobs_done += 1
+        metrics.job_done(outcome.status.value, _latency(outcome.job.created_at_utc_iso))
         if outcome.error is not None:
             log.info(
                 "job %s on document %s failed: %s",
@@ -487,6 +502,7 @@ class PartitionWorker:
         """Keep a record on the dead-letter topic (with where it came from) and park its
         document; the rest of the partition carries on."""
         self.records_dead_lettered += 1
+        metrics.dead_lettered()
         if event is DeadLetterEvent.PARKED:
             log.warning(
                 "parking document %s: record %s[%d]@%d: %s",
@@ -527,6 +543,14 @@ class PartitionWorker:
             finally:
                 self._producer = None
                 await self.start()
+
+
+def _latency(created_at: str) -> float | None:
+    """Seconds from the job's creation (client clock) to now; None if unreadable."""
+    try:
+        return max(0.0, time.time() - parse_instant(created_at).timestamp())
+    except ValueError:
+        return None
 
 
 def _headers_of(letter: DeadLetter, event: DeadLetterEvent) -> list[tuple[str, bytes]]:

@@ -19,10 +19,9 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from reactor_es import metrics
 from reactor_es.config import Settings
-from reactor_es.executor.book import DEFAULT_IDEMPOTENCY_WINDOW
 from reactor_es.executor.partition import (
-    DEFAULT_SNAPSHOT_EVERY,
     PartitionFenced,
     PartitionState,
     PartitionWorker,
@@ -68,11 +67,11 @@ class JobExecutor:
         *,
         registry: DocumentModelRegistry | None = None,
         max_batch: int = 500,
-        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
-        idempotency_window: int = DEFAULT_IDEMPOTENCY_WINDOW,
+        snapshot_every: int | None = None,
+        idempotency_window: int | None = None,
     ) -> None:
-        self.snapshot_every = snapshot_every
-        self.idempotency_window = idempotency_window
+        self.snapshot_every = snapshot_every or settings.snapshot_every
+        self.idempotency_window = idempotency_window or settings.idempotency_window
         self.settings = settings
         self.bootstrap_servers = bootstrap_servers
         self.registry = registry if registry is not None else default_registry()
@@ -91,7 +90,7 @@ class JobExecutor:
 
     async def start(self) -> None:
         """Check the topic layout (refusing to start on a bad one) and join the group."""
-        await check_topic_layout(self.bootstrap_servers, self.topics)
+        await check_topic_layout(self.bootstrap_servers, self.topics, self.settings)
         self._consumer = make_consumer(
             self.settings,
             self.bootstrap_servers,
@@ -152,6 +151,9 @@ class JobExecutor:
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         work = []
         for tp, messages in batches.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and messages:
+                metrics.executor_lag(tp.partition, max(0, highwater - messages[-1].offset - 1))
             worker = self.workers.get(tp)
             if worker is not None and worker.state is PartitionState.READY:
                 work.append(self._process_partition(worker, messages))

@@ -25,9 +25,9 @@ from reactor_es.kafka.codec_errors import InvalidRecordError
 from reactor_es.kafka.schemas import (
     ACTION_ENVELOPE,
     DOCUMENT_SNAPSHOT,
-    SNAPSHOT_CHECKPOINT,
     JOB_EVENT,
     OPERATION_RECORD,
+    SNAPSHOT_CHECKPOINT,
 )
 
 __all__ = [

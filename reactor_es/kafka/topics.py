@@ -39,6 +39,7 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.partitioner import murmur2
 
 from reactor_es.config import Settings
+from reactor_es.kafka.clients import make_admin
 from reactor_es.kafka.topic_errors import (
     TopicCreationError,
     TopicError,
@@ -201,12 +202,18 @@ AdminOrBootstrap: TypeAlias = "AIOKafkaAdminClient | str"
 
 
 @asynccontextmanager
-async def _admin(admin_or_bootstrap: AdminOrBootstrap) -> AsyncIterator[Any]:
-    """Use a started admin client as is, or open (and close) one for a bootstrap string."""
+async def _admin(
+    admin_or_bootstrap: AdminOrBootstrap, settings: Settings | None = None
+) -> AsyncIterator[Any]:
+    """Use a started admin client as is, or open (and close) one for a bootstrap string
+    (with the settings' security options when given)."""
     if not isinstance(admin_or_bootstrap, str):
         yield admin_or_bootstrap
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=admin_or_bootstrap, client_id=_CLIENT_ID)
+    if settings is not None:
+        admin = make_admin(settings, admin_or_bootstrap)
+    else:
+        admin = AIOKafkaAdminClient(bootstrap_servers=admin_or_bootstrap, client_id=_CLIENT_ID)
     try:
         await admin.start()
     except KafkaError as exc:
@@ -262,7 +269,7 @@ async def ensure_topics(
     """
     names = names or TopicNames.from_settings(settings)
     specs = topic_specs(names, settings.partitions, settings.replication_factor)
-    async with _admin(admin_or_bootstrap) as admin:
+    async with _admin(admin_or_bootstrap, settings) as admin:
         existing = await _describe(admin)
         missing = [spec for spec in specs if spec.name not in existing]
         created: list[str] = []
@@ -352,9 +359,11 @@ async def check_operations_retention(
         )
 
 
-async def check_topic_layout(admin_or_bootstrap: AdminOrBootstrap, names: TopicNames) -> int:
+async def check_topic_layout(
+    admin_or_bootstrap: AdminOrBootstrap, names: TopicNames, settings: Settings | None = None
+) -> int:
     """What every service checks at start; returns the co-partitioned partition count."""
-    async with _admin(admin_or_bootstrap) as admin:
+    async with _admin(admin_or_bootstrap, settings) as admin:
         partitions = await check_co_partitioned(admin, names)
         await check_operations_retention(admin, names)
     return partitions

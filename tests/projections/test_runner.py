@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition as KafkaPartition
 
-from projections.exceptions import CatchUpTimeoutError, ProjectorError
+from projections.exceptions import CatchUpTimeoutError
 from projections.job_status import JobStatusProjector
 from projections.legacy_projector import LegacyProjector
 from projections.runner import ProjectorRunner
@@ -22,6 +22,7 @@ from reactor_es.config import Settings
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.records import JobEvent, JobStatus, OperationRecord
+from reactor_es.kafka.topic_errors import TopicLayoutError
 from reactor_es.kafka.topics import TopicNames, document_key, partition_for
 from reactor_es.registry import default_registry
 from tests.pipeline.conftest import running_executor
@@ -246,10 +247,12 @@ async def test_missing_topic_is_refused(
 ) -> None:
     settings = Settings(home=tmp_path, topic_prefix=unique_name("none") + ".")
     runner = ProjectorRunner(settings, kafka_bootstrap, JobStatusProjector(settings))
-    with pytest.raises(ProjectorError) as caught:
+    with pytest.raises(TopicLayoutError) as caught:
         await runner.start()
+    prefix = settings.topic_prefix
     assert str(caught.value) == (
-        f"projector jobs: topic '{settings.topic_prefix}job-events' does not exist "
-        "(create the topics first)"
+        f"topics '{prefix}actions' and '{prefix}operations' must exist with equal partition "
+        f"counts (they are co-partitioned by document id): '{prefix}actions' does not exist, "
+        f"'{prefix}operations' does not exist"
     )
     assert not (tmp_path / "jobs.db").exists()
