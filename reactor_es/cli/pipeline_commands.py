@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,11 +186,18 @@ def _reader_stores(settings: Settings) -> tuple[Any, Any]:
     return open_document_reader(settings), open_job_store(settings)
 
 
-async def _open_reactor(settings: Settings, bootstrap: str) -> Reactor:
+@contextlib.asynccontextmanager
+async def _reactor_session(settings: Settings, bootstrap: str) -> AsyncIterator[Reactor]:
+    """A started client with the read stores of the phase; everything closed afterwards."""
     documents, jobs = await _open_stores(settings)
     reactor = Reactor(settings, bootstrap, documents=documents, jobs=jobs)
-    await reactor.start()
-    return reactor
+    try:
+        await reactor.start()
+        yield reactor
+    finally:
+        await reactor.close()
+        await documents.close()
+        await jobs.close()
 
 
 async def _open_stores(settings: Settings) -> tuple[Any, Any]:
@@ -219,15 +227,12 @@ def _create(args: argparse.Namespace) -> int:
     default_registry().get(args.document_type)  # unknown type: refused before connecting
 
     async def main() -> int:
-        reactor = await _open_reactor(settings, bootstrap)
-        try:
+        async with _reactor_session(settings, bootstrap) as reactor:
             info = await reactor.create_document(
                 args.document_type, args.document_id, name=args.name
             )
             info = await _finish(reactor, info, args)
             return 1 if info.status is JobStatus.FAILED else 0
-        finally:
-            await reactor.close()
 
     return run_async(main)
 
@@ -291,8 +296,7 @@ def _publish(args: argparse.Namespace) -> int:
     settings, bootstrap = _client_settings()
 
     async def main() -> int:
-        reactor = await _open_reactor(settings, bootstrap)
-        try:
+        async with _reactor_session(settings, bootstrap) as reactor:
             # Check every line (document known, input valid) before publishing any.
             types: dict[str, str] = {}
             for line in lines:
@@ -316,8 +320,6 @@ def _publish(args: argparse.Namespace) -> int:
                 info = await _finish(reactor, info, args)
                 failed = failed or info.status is JobStatus.FAILED
             return 1 if failed else 0
-        finally:
-            await reactor.close()
 
     return run_async(main)
 
