@@ -26,6 +26,11 @@ typecheck: venv
 test: venv
 	$(PY) -m pytest
 
+# The main job end to end on a real broker (started and stopped here if none is configured).
+# EXPORTS="a.phd b.zip" imports those instead of ../shared/fixtures/phd/dev.
+demo: venv
+	$(PY) -m reactor_es.demo $(EXPORTS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
@@ -40,3 +45,16 @@ broker-stop: venv
 
 broker-status: venv
 	$(VENV)/bin/reactor-es broker status
+
+# Chaos stress: bigger streams, many more SIGKILLs and broker restarts than the default
+# run (the tests marked slow). REACTOR_ES_CHAOS_SEED=N replays or varies the chaos.
+.PHONY: stress
+
+stress: venv
+	$(PY) -m pytest -m slow -rA tests/chaos
+
+# Benchmarks, not part of `make test`: (a) raw aiokafka, (b) reducer loop, (c) the pipeline, on
+# one broker in one run; writes bench/results/latest.json and docs/benchmarks.md.
+# BENCH_SCALE=small (default, a few minutes) or full; other knobs in bench/run.py.
+bench: venv
+	$(PY) -m bench.run

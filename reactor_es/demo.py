@@ -40,6 +40,7 @@ from reactor_es.kafka.bootstrap import describe_selection, select_broker
 from reactor_es.kafka.operations_log import read_operations
 from reactor_es.kafka.records import JobStatus
 from reactor_es.kafka.topics import ensure_topics
+from reactor_es.logs import configure_logging
 from reactor_es.registry import default_registry
 
 __all__ = ["main"]
@@ -224,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fixtures = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_FIXTURES).resolve()
     if not args and fixtures.is_dir():
         args = [str(fixtures)]
+    configure_logging(Settings.from_env().with_(log_level="WARNING"))
     ok = asyncio.run(run_demo(args))
     print("\ndemo: " + ("verified" if ok else "FAILED"))
     return 0 if ok else 1

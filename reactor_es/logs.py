@@ -60,6 +60,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+#: aiokafka reports these transient conditions loudly although it retries them itself (a
+#: group coordinator still being elected, a leader moving, a broker briefly behind).
+_TRANSIENT_KAFKA = (
+    "GroupCoordinatorNotAvailableError",
+    "NotEnoughReplicasError",
+    "NotLeaderForPartitionError",
+    "NotCoordinatorForGroupError",
+    "CoordinatorLoadInProgressError",
+)
+
+
+class _TransientKafkaNoise(logging.Filter):
+    """Demote aiokafka's reports of conditions it retries by itself to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("aiokafka") and record.levelno > logging.DEBUG:
+            message = record.getMessage()
+            if any(marker in message for marker in _TRANSIENT_KAFKA):
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at the time (pytest and callers may swap it)."""
 
@@ -91,6 +114,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
         )
     handler: logging.Handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_PLAIN))
+    handler.addFilter(_TransientKafkaNoise())
     handler.set_name("reactor-es")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "reactor-es"]:

@@ -126,3 +126,16 @@ def test_cli_configures_logging_from_settings() -> None:
         "reactor-es: error: REACTOR_ES_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, "
         "CRITICAL, not 'LOUD'\n"
     )
+
+
+def test_transient_kafka_noise_is_demoted_and_real_errors_are_kept() -> None:
+    out = io.StringIO()
+    configure_logging(Settings(log_level="INFO"), stream=out)
+    kafka_log = logging.getLogger("aiokafka.consumer.group_coordinator")
+    kafka_log.error("Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError")
+    kafka_log.error("Unexpected error in fetcher: boom")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith(
+        "ERROR aiokafka.consumer.group_coordinator: Unexpected error in fetcher: boom"
+    )
