@@ -132,7 +132,9 @@ def test_transient_kafka_noise_is_demoted_and_real_errors_are_kept() -> None:
     out = io.StringIO()
     configure_logging(Settings(log_level="INFO"), stream=out)
     kafka_log = logging.getLogger("aiokafka.consumer.group_coordinator")
-    kafka_log.error("Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError")
+    kafka_log.error(
+        "Group Coordinator Request failed: [Error 15] %s", "GroupCoordinatorNotAvailableError"
+    )
     kafka_log.error("Unexpected error in fetcher: boom")
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
