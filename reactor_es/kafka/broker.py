@@ -287,8 +287,15 @@ def ensure_kafka_libs(
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars).
+
+    Never one that starts with "-" (1 in 64 would): `kafka-storage format -t -x...` takes
+    it for an option and fails; Kafka's own `Uuid.randomUuid()` skips them for that reason.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not text.startswith("-"):
+            return text
 
 
 def free_port(exclude: tuple[int, ...] = ()) -> int:

@@ -23,7 +23,13 @@ from aiokafka.errors import ProducerFenced
 
 from reactor_es.config import Settings
 from reactor_es.kafka.bootstrap import describe_selection, select_broker
-from reactor_es.kafka.broker import KAFKA_VERSION, LocalKafkaBroker, ensure_kafka_libs, port_is_open
+from reactor_es.kafka.broker import (
+    KAFKA_VERSION,
+    LocalKafkaBroker,
+    ensure_kafka_libs,
+    new_cluster_id,
+    port_is_open,
+)
 from reactor_es.kafka.exceptions import BrokerError, BrokerUnavailable, MissingToolError
 
 CLI = str(Path(sys.executable).with_name("reactor-es"))
@@ -517,3 +523,10 @@ def test_broker_start_fails_fast_when_the_jvm_exits(java_for_broker: str, tmp_pa
     assert time.monotonic() - began < 30
     assert broker.pid is None
     assert not broker.pid_file.exists()
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    """kafka-storage takes `-t -x...` for an option: 1 id in 64 would break the format step."""
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert not [text for text in ids if text.startswith("-")]
+    assert {len(text) for text in ids} == {22}

@@ -1,0 +1,1 @@
+"""Chaos tests: exactly once under SIGKILL, rebalances and broker restarts."""
