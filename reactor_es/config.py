@@ -30,6 +30,7 @@ ENV_NAMES = (
     "REACTOR_ES_TRANSACTION_TIMEOUT_MS",
     "REACTOR_ES_SNAPSHOT_EVERY",
     "REACTOR_ES_IDEMPOTENCY_WINDOW",
+    "REACTOR_ES_SESSION_TIMEOUT_MS",
     "KAFKA_SECURITY_PROTOCOL",
     "KAFKA_SASL_MECHANISM",
     "KAFKA_SASL_USERNAME",
@@ -116,6 +117,9 @@ class Settings:
     snapshot_every: int = 2000
     # REACTOR_ES_IDEMPOTENCY_WINDOW: recent actions per document recognised when retried.
     idempotency_window: int = 1000
+    # REACTOR_ES_SESSION_TIMEOUT_MS: a consumer-group member silent this long is dropped and
+    # its partitions move (how soon a killed executor's partitions are taken over).
+    session_timeout_ms: int = 10_000
     # KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
     security_protocol: str = "PLAINTEXT"
     # KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols).
@@ -153,6 +157,7 @@ class Settings:
             transaction_timeout_ms=_int("REACTOR_ES_TRANSACTION_TIMEOUT_MS", 60000, minimum=1000),
             snapshot_every=_int("REACTOR_ES_SNAPSHOT_EVERY", 2000, minimum=1),
             idempotency_window=_int("REACTOR_ES_IDEMPOTENCY_WINDOW", 1000, minimum=1),
+            session_timeout_ms=_int("REACTOR_ES_SESSION_TIMEOUT_MS", 10_000, minimum=1000),
             security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper(),
             sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "PLAIN").strip().upper(),
             sasl_username=_env("KAFKA_SASL_USERNAME", "") or None,

@@ -28,7 +28,7 @@ def test_env_names_are_exactly_what_from_env_reads() -> None:
     source = inspect.getsource(Settings.from_env)
     read = set(re.findall(r'"((?:KAFKA|REACTOR_ES)_[A-Z_]+)"', source))
     assert read == set(ENV_NAMES)
-    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 23
+    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 24
 
 
 def test_defaults() -> None:

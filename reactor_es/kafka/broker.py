@@ -684,6 +684,8 @@ class LocalKafkaBroker:
             "share.coordinator.state.topic.min.isr": "1",
             # The default 3 s delay only slows every first group join.
             "group.initial.rebalance.delay.ms": "0",
+            # Let clients choose short session timeouts (a killed member is noticed sooner).
+            "group.min.session.timeout.ms": "1000",
             # Sized for a 2-core machine.
             "num.network.threads": "2",
             "num.io.threads": "2",

@@ -54,6 +54,8 @@ def make_consumer(
     """A read_committed consumer without auto-commit, starting from the earliest record."""
     options: dict[str, Any] = {
         "group_id": group_id,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": max(100, settings.session_timeout_ms // 3),
         "isolation_level": "read_committed",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
