@@ -14,6 +14,7 @@ __all__ = [
     "CatchUpTimeoutError",
     "ProjectorError",
     "ProjectorStateError",
+    "ReplayError",
     "UnknownPhaseError",
     "UnknownProjectorError",
 ]
@@ -41,6 +42,10 @@ class UnknownPhaseError(ProjectorError):
 
 class ProjectorStateError(ProjectorError):
     """A runner was used in the wrong state (e.g. waited on before `start()`)."""
+
+
+class ReplayError(ProjectorError):
+    """A replay of a store from its topic was refused or could not finish (`projections.replay`)."""
 
 
 class CatchUpTimeoutError(ProjectorError):

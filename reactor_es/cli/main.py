@@ -12,11 +12,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from reactor_es.config import Settings
+from reactor_es.config import Settings, log_level_is_set
 from reactor_es.errors import ReactorError
 from reactor_es.logs import configure_logging
 
 __all__ = ["main"]
+
+#: Long-running services log at INFO by default; the other commands at WARNING.
+SERVICE_COMMANDS = frozenset({"run", "executor", "project"})
 
 # Command-group modules, in the order their commands appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -26,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reactor_es.cli.executor_commands",
     "reactor_es.cli.broker_commands",
     "reactor_es.cli.phase_commands",
+    "reactor_es.cli.ops_commands",
 )
 
 
@@ -45,7 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        configure_logging(Settings.from_env())
+        settings = Settings.from_env()
+        if not log_level_is_set() and args.command not in SERVICE_COMMANDS:
+            # Client commands print their results; only warnings belong on stderr.
+            settings = settings.with_(log_level="WARNING")
+        configure_logging(settings)
         code: int = args.handler(args)
     except ReactorError as exc:
         # Expected failures: one clear line, no traceback.

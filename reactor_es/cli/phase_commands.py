@@ -1,13 +1,14 @@
-"""`reactor-es compare`, `phase` and `status`: the migration phases seen from the stores.
+"""`reactor-es compare` and `phase`: the migration phases seen from the stores.
 
-None of them needs Kafka: they read the stores' files under `REACTOR_ES_HOME`, which the
+Neither needs Kafka: they read the stores' files under `REACTOR_ES_HOME`, which the
 projectors of a running system write (SQLite in WAL mode lets them read meanwhile).
+`reactor-es status` (`ops_commands`) shows the phase and the comparator's last round beside
+the lags.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reactor_es.cli.runtime import run_async
@@ -52,11 +53,6 @@ def register(subparsers: Any) -> None:
     )
     phase.add_argument("--wait", type=float, default=10.0, metavar="SECONDS")
     phase.set_defaults(handler=_phase)
-
-    status = subparsers.add_parser(
-        "status", help="the phase, the stores' positions and the comparator's last round"
-    )
-    status.set_defaults(handler=_status)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -111,54 +107,3 @@ def _describe(plan: PhasePlan) -> str:
         f"phase {plan.phase}: runs {', '.join(plan.projectors)}; READ_READY from "
         f"{plan.read_ready_by}; documents from {reads}"
     )
-
-
-def _status(args: argparse.Namespace) -> int:
-    from projections.comparator import ComparisonLog
-    from projections.legacy_adapter import OperationStoreFile
-    from projections.service import (
-        comparator_log_path,
-        legacy_store_path,
-        operation_store_path,
-        phase_plan,
-    )
-    from projections.stores.legacy_sqlite import SqliteLegacyStorage
-
-    settings = Settings.from_env()
-    plan = phase_plan(settings.phase)
-    paths = (legacy_store_path(settings), operation_store_path(settings))
-    present = {path for path in (*paths, comparator_log_path(settings)) if path.exists()}
-
-    async def positions(path: Path, name: str, opener: Any) -> str:
-        if path not in present:
-            return f"none at {path}"
-        async with await opener(path) as store:
-            held = await store.get_positions(settings.projector_group(name))
-        at = ", ".join(f"[{tp.partition}] {offset}" for tp, offset in sorted(held.items()))
-        return f"{path}: positions {at or 'none yet'}"
-
-    async def main() -> int:
-        print(_describe(plan))
-        print(
-            "legacy storage: "
-            + await positions(legacy_store_path(settings), "legacy", SqliteLegacyStorage.open)
-        )
-        print(
-            "operation store: "
-            + await positions(operation_store_path(settings), "operations", OperationStoreFile.open)
-        )
-        path = comparator_log_path(settings)
-        last = None
-        if path in present:
-            async with await ComparisonLog.open(path) as record:
-                last = await record.last()
-        if last is None:
-            print("comparator: no round yet")
-        else:
-            print(
-                f"comparator: {last.summary()} (at {last.finished_at}, {last.seconds:.2f} s, "
-                f"{last.deferred} partitions deferred)"
-            )
-        return 0
-
-    return run_async(main)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from reactor_es.errors import ReactorError
 
-__all__ = ["ExecutorError", "RevisionConflictError"]
+__all__ = ["ExecutorError", "RevisionConflictError", "SnapshotRebuildError"]
 
 
 class ExecutorError(ReactorError):
     """The executor cannot run as configured."""
+
+
+class SnapshotRebuildError(ExecutorError):
+    """Snapshot checkpoints could not be rebuilt, or the rebuilt ones do not restore right."""
 
 
 class RevisionConflictError(ReactorError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from reactor_es.errors import ReactorError
 
-__all__ = ["BrokerError", "BrokerUnavailable", "MissingToolError"]
+__all__ = ["ActiveGroupError", "BrokerError", "BrokerUnavailable", "MissingToolError"]
 
 
 class BrokerError(ReactorError):
@@ -27,3 +27,11 @@ class MissingToolError(BrokerError):
     def __init__(self, tool: str, message: str) -> None:
         super().__init__(message)
         self.tool = tool
+
+
+class ActiveGroupError(ReactorError):
+    """A stop-the-world operation met a consumer group that still has members."""
+
+    def __init__(self, group_id: str, members: str, *, action: str, stop: str) -> None:
+        self.group_id = group_id
+        super().__init__(f"{action}: consumer group '{group_id}' has {members}; stop {stop} first")
