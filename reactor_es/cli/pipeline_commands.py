@@ -216,10 +216,18 @@ def _print_job(info: JobInfo) -> None:
 
 
 async def _finish(reactor: Reactor, info: JobInfo, args: argparse.Namespace) -> JobInfo:
-    if args.wait:
-        info = await reactor.wait_for_job(info.id, args.timeout, until=JobStatus.READ_READY)
-    _print_job(info)
-    return info
+    """Print the job; with --wait, once it (and the jobs it caused, e.g. a drive's file
+    documents) is readable or failed. A failed child fails the whole."""
+    if not args.wait:
+        _print_job(info)
+        return info
+    tree = await reactor.wait_for_jobs_tree(info.id, args.timeout, until=JobStatus.READ_READY)
+    _print_job(tree[0])
+    for child in tree[1:]:
+        print("  caused ", end="")
+        _print_job(child)
+    failed = next((job for job in tree if job.status is JobStatus.FAILED), None)
+    return failed or tree[0]
 
 
 def _create(args: argparse.Namespace) -> int:

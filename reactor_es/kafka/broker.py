@@ -686,6 +686,9 @@ class LocalKafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             # Let clients choose short session timeouts (a killed member is noticed sooner).
             "group.min.session.timeout.ms": "1000",
+            # On a busy 2-core machine the broker's own heartbeats to its controller can be
+            # late; the default 9 s would fence it and empty its ISRs (NotEnoughReplicas).
+            "broker.session.timeout.ms": "30000",
             # Sized for a 2-core machine.
             "num.network.threads": "2",
             "num.io.threads": "2",
