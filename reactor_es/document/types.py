@@ -114,6 +114,16 @@ class Document(_Wire):
     operations: dict[str, list[Operation]] = Field(default_factory=dict)
     clipboard: list[Operation] = Field(default_factory=list)
 
+    def to_json(self) -> JsonDict:
+        """Powerhouse's shape: operations (and the clipboard) as `Operation.to_json` writes them."""
+        data = super().to_json()
+        data["operations"] = {
+            scope: [operation.to_json() for operation in operations]
+            for scope, operations in self.operations.items()
+        }
+        data["clipboard"] = [operation.to_json() for operation in self.clipboard]
+        return data
+
     @property
     def id(self) -> str:
         return self.header.id

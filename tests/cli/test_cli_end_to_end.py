@@ -127,6 +127,12 @@ def test_create_publish_read_and_undo(session: Session) -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+def bad_input_list(session: Session) -> str:
+    session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-bad", "--wait")
+    return "list-bad"
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
@@ -138,27 +144,26 @@ def test_create_publish_read_and_undo(session: Session) -> None:
             "(is `reactor-es run` running and the document created?)",
         ),
         (
-            ["publish", "--document", "list-1", "--type", "ADD_TODO", "--input", '{"id": 5}'],
+            ["publish", "--document", "list-bad", "--type", "ADD_TODO", "--input", '{"id": 5}'],
             None,
             "invalid input for ADD_TODO: field 'id': Input should be a valid string",
         ),
         (
             ["publish", "-"],
-            '{"document": "list-1", "type": "ADD_TODO", "input": {"id": "t9", "text": "ok"}}\n'
-            '{"document": "list-1", "type": ADD_TODO}\n',
-            "stdin line 2: malformed JSON: Expecting value (column 35)",
+            '{"document": "list-bad", "type": "ADD_TODO", "input": {"id": "t9", "text": "ok"}}\n'
+            '{"document": "list-bad", "type": ADD_TODO}\n',
+            "stdin line 2: malformed JSON: Expecting value (column 34)",
         ),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_changes_nothing(
-    session: Session, args: list[str], stdin: str | None, message: str
+    session: Session, bad_input_list: str, args: list[str], stdin: str | None, message: str
 ) -> None:
-    session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-1", "--wait")
-    before = session.doc("list-1")
+    before = session.doc(bad_input_list)
     result = session.run(*args, stdin=stdin)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"reactor-es: error: {message}\n"
-    assert session.doc("list-1") == before
+    assert session.doc(bad_input_list) == before
 
 
 def drive_reference(steps: list[tuple[str, dict[str, Any]]]) -> Document:
@@ -219,16 +224,16 @@ def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: P
     ]
     out = session.ok("import", *map(str, picked))
     assert out.splitlines()[-1] == "imported: 2 documents, 48 operations, 0 mismatches"
-    exported = tmp_path / "list-1.phd"
-    session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-1", "--wait")
-    out = session.ok("export", "list-1", str(exported))
-    assert out.startswith("exported list-1 (")
+    exported = tmp_path / "list-exp.phd"
+    session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-exp", "--wait")
+    out = session.ok("export", "list-exp", str(exported))
+    assert out == f"exported list-exp (2 operations) to {exported}\n"
     out = session.ok("verify", str(exported))
     assert out.splitlines()[-1] == "verified: 1 documents, 2 operations, 0 mismatches"
     stream = [json.loads(line) for line in session.ok(
-        "subscribe", "--document", "list-1", "--from", "beginning", "--until-end"
+        "subscribe", "--document", "list-exp", "--from", "beginning", "--until-end"
     ).splitlines()]  # fmt: skip
-    assert [(s["scope"], s["operation"]["index"]) for s in stream][:2] == [
+    assert [(s["scope"], s["operation"]["index"]) for s in stream] == [
         ("document", 0),
         ("document", 1),
     ]
