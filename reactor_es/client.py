@@ -116,7 +116,8 @@ class Reactor:
         #: Recent events of jobs this client did not submit (e.g. child jobs seen before
         #: their parent's event), bounded.
         self._others: OrderedDict[str, JobInfo] = OrderedDict()
-        self._changed = asyncio.Condition()
+        #: Per job, the events of the calls waiting for it: an event wakes only its waiters.
+        self._waiters: dict[str, list[asyncio.Event]] = {}
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -264,22 +265,29 @@ class Reactor:
         """Wait until the job reaches `until` (or fails); `JobTimeoutError` after `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        # Jobs of other processes are only in the job-status store: poll it.
         poll_store = self.jobs_store is not None and job_id not in self._jobs
-        async with self._changed:
-            while True:
-                info = self._jobs.get(job_id)
-                if info is None and self.jobs_store is not None:
-                    info = await self.jobs_store.get_job(job_id)
-                if info is not None and info.reached(until):
-                    return info
-                left = deadline - loop.time()
-                if left <= 0:
-                    status = info.status.value if info is not None else "unknown"
-                    raise JobTimeoutError(job_id, status, until.value, timeout)
+        while True:
+            info = self._jobs.get(job_id)
+            if info is None and self.jobs_store is not None:
+                info = await self.jobs_store.get_job(job_id)
+            if info is not None and info.reached(until):
+                return info
+            left = deadline - loop.time()
+            if left <= 0:
+                status = info.status.value if info is not None else "unknown"
+                raise JobTimeoutError(job_id, status, until.value, timeout)
+            woken = asyncio.Event()
+            self._waiters.setdefault(job_id, []).append(woken)
+            try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._changed.wait(), min(left, 0.25) if poll_store else left
-                    )
+                    await asyncio.wait_for(woken.wait(), min(left, 0.25) if poll_store else left)
+            finally:
+                waiting = self._waiters.get(job_id)
+                if waiting is not None:
+                    waiting.remove(woken)
+                    if not waiting:
+                        del self._waiters[job_id]
 
     async def get_document(self, document_id: str) -> Document:
         if self.documents_store is None:
@@ -444,7 +452,6 @@ class Reactor:
             batches = await self._watcher.getmany(timeout_ms=1000)
             if not batches:
                 continue
-            changed = False
             for messages in batches.values():
                 for message in messages:
                     try:
@@ -464,7 +471,5 @@ class Reactor:
                     self._jobs[event.job_id] = advanced
                     for child in advanced.children:
                         self._follow(child, advanced.document_id)
-                    changed = True
-            if changed:
-                async with self._changed:
-                    self._changed.notify_all()
+                    for woken in self._waiters.get(event.job_id, ()):
+                        woken.set()

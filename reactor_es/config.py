@@ -116,7 +116,7 @@ class Settings:
     # REACTOR_ES_SNAPSHOT_EVERY: operations of a partition between two snapshot checkpoints.
     snapshot_every: int = 2000
     # REACTOR_ES_IDEMPOTENCY_WINDOW: recent actions per document recognised when retried.
-    idempotency_window: int = 1000
+    idempotency_window: int = 256
     # REACTOR_ES_SESSION_TIMEOUT_MS: a consumer-group member silent this long is dropped and
     # its partitions move (how soon a killed executor's partitions are taken over).
     session_timeout_ms: int = 10_000
@@ -156,7 +156,7 @@ class Settings:
             producer_linger_ms=_int("REACTOR_ES_LINGER_MS", 2),
             transaction_timeout_ms=_int("REACTOR_ES_TRANSACTION_TIMEOUT_MS", 60000, minimum=1000),
             snapshot_every=_int("REACTOR_ES_SNAPSHOT_EVERY", 2000, minimum=1),
-            idempotency_window=_int("REACTOR_ES_IDEMPOTENCY_WINDOW", 1000, minimum=1),
+            idempotency_window=_int("REACTOR_ES_IDEMPOTENCY_WINDOW", 256, minimum=1),
             session_timeout_ms=_int("REACTOR_ES_SESSION_TIMEOUT_MS", 10_000, minimum=1000),
             security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper(),
             sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "PLAIN").strip().upper(),

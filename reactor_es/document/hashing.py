@@ -15,7 +15,14 @@ import math
 import re
 from typing import Any
 
-__all__ = ["hash_scope_state", "hash_text", "is_js_falsy", "js_number", "stable_stringify"]
+__all__ = [
+    "hash_scope_state",
+    "hash_scope_state_and_json",
+    "hash_text",
+    "is_js_falsy",
+    "js_number",
+    "stable_stringify",
+]
 
 _encode_string = json.encoder.py_encode_basestring  # escapes like JSON.stringify
 _MAX_SAFE = 2**53
@@ -100,40 +107,37 @@ def _write(value: Any, out: list[str]) -> None:
         raise TypeError(f"cannot hash a value of type {type(value).__name__}")
 
 
-def _is_plain(value: Any) -> bool:
-    """True when json.dumps already yields the JS text.
+#: Somewhere in json.dumps' text there may be a number JavaScript writes differently: a
+#: digit followed by "." or an exponent, 16+ digits in a row (unsafe integers), NaN or
+#: Infinity. Strings can contain these too, so a hit is confirmed by `_NUMBER_TOKENS`.
+_SUSPECT = re.compile(r"[0-9](?:[.eE]|[0-9]{15})")
+#: Tokens of JSON text: a whole string (skipped), or a number/constant JS formats otherwise.
+_NUMBER_TOKENS = re.compile(
+    r'"(?:[^"\\]|\\.)*"|(-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+|-?\d{16,}|NaN|-?Infinity)'
+)
 
-    That holds unless there is a float or an unsafe integer (JS number formatting), or a
-    key with a character beyond U+FFFF: below it code-point order is UTF-16 order, so
-    Python's key sort agrees with JavaScript's. Strings dominate states, so they are
-    skipped without a call; this walk runs once per hash.
+
+def _python_text_is_js_text(text: str) -> bool:
+    """True when json.dumps' text is what JavaScript would write for the same value.
+
+    It is, unless a number needs JS formatting (floats, unsafe integers), or a character
+    beyond U+FFFF could make Python's code-point key order differ from JavaScript's UTF-16
+    order. Both checks run in C over the text, instead of walking the value in Python.
     """
-    kind = type(value)
-    if kind is dict:
-        keys = "".join(value)
-        if not keys.isascii() and max(keys) > "\uffff":
-            return False
-        for member in value.values():
-            if type(member) is not str and not _is_plain(member):
-                return False
-        return True
-    if kind is list:
-        for item in value:  # noqa: SIM110 - a plain loop is faster than all() here
-            if type(item) is not str and not _is_plain(item):
-                return False
-        return True
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
-    return False  # floats, and anything unusual, take the exact slow path
+    suspect = _SUSPECT.search(text) or "NaN" in text or "Infinity" in text
+    if suspect and any(m.group(1) for m in _NUMBER_TOKENS.finditer(text)):
+        return False
+    return text.isascii() or max(text) <= "\uffff"
 
 
 def stable_stringify(value: Any) -> str:
     """Compact, key-sorted JSON as `safe-stable-stringify` writes it."""
-    if _is_plain(value):
-        # Fast path: identical output, done in C.
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = None  # e.g. keys of mixed types: the exact path says what is wrong
+    if text is not None and _python_text_is_js_text(text):
+        return text
     out: list[str] = []
     _write(value, out)
     return "".join(out)
@@ -164,3 +168,15 @@ def hash_text(text: str) -> str:
 def hash_scope_state(scope_state: Any) -> str:
     """The hash Powerhouse records on an operation: of the scope's state after it."""
     return hash_text(stable_stringify("" if is_js_falsy(scope_state) else scope_state))
+
+
+def hash_scope_state_and_json(scope_state: Any) -> tuple[str, str]:
+    """The hash of a scope state, and JSON text of that state (computed once for both).
+
+    The JSON is the sorted-key text that was hashed, which is also valid JSON of the state
+    (for a falsy state, which Powerhouse hashes as `""`, it is the state's own JSON).
+    """
+    if is_js_falsy(scope_state):
+        return hash_text('""'), json.dumps(scope_state)
+    text = stable_stringify(scope_state)
+    return hash_text(text), text

@@ -64,7 +64,7 @@ from reactor_es.document.exceptions import (
     ProtocolVersionMissingError,
     UnsupportedActionError,
 )
-from reactor_es.document.hashing import hash_scope_state
+from reactor_es.document.hashing import hash_scope_state, hash_scope_state_and_json
 from reactor_es.document.history import (
     NOOP,
     clipboard_after_undo,
@@ -163,6 +163,9 @@ class AppliedAction:
     computed_hash: str | None = None
     #: Replay: the stored operation as it was given (its recorded hash and error).
     recorded: Operation | None = None
+    #: JSON text of the scope's state after the operation, when the hash was computed (the
+    #: same serialisation, so callers that publish the state need not serialise it again).
+    state_json: str | None = None
 
 
 # -- base actions ------------------------------------------------------------------------
@@ -956,8 +959,9 @@ def _reduce(
     # 11. Hash of the scope after the action (reused from the stored operation on replay).
     stored_hash = operation.hash if step.replaying else ""
     computed: str | None = None
+    state_json: str | None = None
     if not stored_hash or opts.recompute_hashes:
-        computed = hash_scope_state(document.state.get(scope))
+        computed, state_json = hash_scope_state_and_json(document.state.get(scope))
     final_hash = stored_hash or computed or ""
     if step.replaying:
         if final_hash != operation.hash or error != operation.error:
@@ -965,7 +969,7 @@ def _reduce(
     else:
         operation.hash = final_hash
         operation.error = error
-    return _append(document, operation, signals, computed, recorded)
+    return _append(document, operation, signals, computed, recorded, state_json)
 
 
 def _append(
@@ -974,13 +978,14 @@ def _append(
     signals: list[Signal],
     computed: str | None,
     recorded: Operation | None,
+    state_json: str | None = None,
 ) -> AppliedAction:
     """Step 5's bookkeeping: history, revision (next index), lastModified, clipboard."""
     document.scope_operations(operation.action.scope).append(operation)
     _stamp(document.header, operation)
     if document.clipboard:
         document.clipboard = []
-    return AppliedAction(document, operation, signals, computed, recorded)
+    return AppliedAction(document, operation, signals, computed, recorded, state_json)
 
 
 def _stamp(header: DocumentHeader, operation: Operation) -> None:

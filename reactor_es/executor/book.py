@@ -18,14 +18,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from reactor_es.document.materialize import DocumentStream, StreamedOperation
-from reactor_es.document.types import Action, Document, Operation
+from reactor_es.document.types import Document, Operation
 from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, RecentOperation
 from reactor_es.registry import DocumentModelRegistry
 
 __all__ = ["DEFAULT_IDEMPOTENCY_WINDOW", "DocumentBook", "copy_document"]
 
 #: Recent actions remembered per document for idempotent retries.
-DEFAULT_IDEMPOTENCY_WINDOW = 1000
+DEFAULT_IDEMPOTENCY_WINDOW = 256
 
 
 def copy_document(document: Document) -> Document:
@@ -39,26 +39,16 @@ def copy_document(document: Document) -> Document:
     )
 
 
-def _recent(operation: Operation) -> Operation:
-    """The part of an operation a retry needs, without its input (kept small)."""
-    action = operation.action
-    return Operation.model_construct(
-        id=operation.id,
-        index=operation.index,
-        skip=operation.skip,
-        timestamp_utc_ms=operation.timestamp_utc_ms,
-        hash=operation.hash,
-        error=operation.error,
-        denied_reason=None,
-        resulting_state=None,
-        action=Action.model_construct(
-            id=action.id,
-            type=action.type,
-            timestamp_utc_ms=action.timestamp_utc_ms,
-            input={},
-            scope=action.scope,
-            context=None,
-        ),
+def _recent(operation: Operation) -> RecentOperation:
+    """What a retry of this operation's action needs to be answered (no input, small)."""
+    return RecentOperation(
+        operation.action.id,
+        operation.action.scope,
+        operation.index,
+        operation.skip,
+        operation.id,
+        operation.hash,
+        operation.timestamp_utc_ms,
     )
 
 
@@ -71,7 +61,7 @@ class DocumentBook:
         self.registry = registry
         self.window = window
         self._stream = DocumentStream(model_for=lambda document_type: registry.get(document_type))
-        self._applied: dict[str, OrderedDict[str, Operation]] = {}
+        self._applied: dict[str, OrderedDict[str, RecentOperation]] = {}
         #: Offset of each document's CREATE_DOCUMENT in the operations partition.
         self.first_offsets: dict[str, int] = {}
         #: Documents whose in-memory history is cut to the last operation of each scope.
@@ -108,7 +98,7 @@ class DocumentBook:
             self.first_offsets[header.id] = snapshot.first_offset
         applied = self._applied.setdefault(header.id, OrderedDict())
         for recent in snapshot.recent_operations:
-            applied[recent.action_id] = _from_recent(recent)
+            applied[recent.action_id] = recent
 
     def restore(self, record: OperationRecord, offset: int = -1) -> None:
         """Take one committed operation from the operations topic into the book."""
@@ -126,6 +116,13 @@ class DocumentBook:
         )
         if offset >= 0:
             self.first_offsets.setdefault(record.document_id, offset)
+        # Keep only the last operation of the scope as the stream goes by, so a restore's
+        # memory follows the number of documents, not the length of their histories.
+        document = self._stream.documents[record.document_id]
+        history = document.operations.get(operation.action.scope)
+        if history is not None and len(history) > 1:
+            document.operations[operation.action.scope] = history[-1:]
+            self.trimmed.add(record.document_id)
         self._remember(record.document_id, [operation])
         # Changed after the checkpoint restored from (if any): the next one must cover it.
         self.dirty.add(record.document_id)
@@ -142,7 +139,7 @@ class DocumentBook:
     def document(self, document_id: str) -> Document | None:
         return self._stream.document(document_id)
 
-    def applied(self, document_id: str, action_id: str) -> Operation | None:
+    def applied(self, document_id: str, action_id: str) -> RecentOperation | None:
         """The operation an action already produced on this document, if remembered."""
         applied = self._applied.get(document_id)
         return None if applied is None else applied.get(action_id)
@@ -199,18 +196,7 @@ class DocumentBook:
             source_offset=source_offset,
             taken_at_utc_iso=taken_at,
             first_offset=self.first_offsets.get(document_id, -1),
-            recent_operations=[
-                RecentOperation(
-                    action_id,
-                    op.action.scope,
-                    op.index,
-                    op.skip,
-                    op.id,
-                    op.hash,
-                    op.timestamp_utc_ms,
-                )
-                for action_id, op in applied.items()
-            ],
+            recent_operations=list(applied.values()),
         )
 
     def _remember(self, document_id: str, operations: list[Operation]) -> None:
@@ -220,24 +206,3 @@ class DocumentBook:
             applied.move_to_end(operation.action.id)
         while len(applied) > self.window:
             applied.popitem(last=False)
-
-
-def _from_recent(recent: RecentOperation) -> Operation:
-    return Operation.model_construct(
-        id=recent.id,
-        index=recent.index,
-        skip=recent.skip,
-        timestamp_utc_ms=recent.timestamp_utc_ms,
-        hash=recent.hash,
-        error=None,
-        denied_reason=None,
-        resulting_state=None,
-        action=Action.model_construct(
-            id=recent.action_id,
-            type="",
-            timestamp_utc_ms=recent.timestamp_utc_ms,
-            input={},
-            scope=recent.scope,
-            context=None,
-        ),
-    )

@@ -56,7 +56,8 @@ class JobOutcome:
     """What a job did: its operations (new and already applied), or why it failed."""
 
     job: ActionEnvelope
-    operations: Sequence[Operation] = ()
+    #: Where the job's operations are (new ones and those a retry found applied already).
+    operations: Sequence[OperationRef] = ()
     #: Records of the operations this run produced, to publish on `operations`.
     records: Sequence[OperationRecord] = ()
     signals: Sequence[Signal] = ()
@@ -76,7 +77,7 @@ class JobOutcome:
             status=self.status,
             at_utc_iso=at_utc_iso,
             source=source,
-            operations=[OperationRef.of(op) for op in self.operations],
+            operations=self.operations,
             error=self.error,
             meta=meta,
         )
@@ -140,7 +141,7 @@ class JobRunner:
             if document is not None and (len(job.actions) > 1 or rewrites)
             else None
         )
-        operations: list[Operation] = []
+        operations: list[OperationRef] = []
         new: list[Operation] = []
         records: list[OperationRecord] = []
         signals: list[Signal] = []
@@ -148,7 +149,15 @@ class JobRunner:
             for position, action in enumerate(job.actions):
                 existing = self.book.applied(job.document_id, action.id)
                 if existing is not None:
-                    operations.append(existing)
+                    operations.append(
+                        OperationRef(
+                            existing.scope,
+                            existing.index,
+                            existing.skip,
+                            existing.id,
+                            existing.hash,
+                        )
+                    )
                     continue
                 if timestamps is None or document is None:
                     skip = job.skip_of(position)
@@ -164,10 +173,10 @@ class JobRunner:
                 else:
                     applied = _load(document, action, timestamps[position], model)
                 document = applied.document
-                operations.append(applied.operation)
+                operations.append(OperationRef.of(applied.operation))
                 new.append(applied.operation)
                 signals.extend(applied.signals)
-                records.append(self._record(job, document, applied.operation))
+                records.append(self._record(job, document, applied.operation, applied.state_json))
         except ReactorError:
             if saved is not None:
                 self.book.replace(saved)
@@ -189,13 +198,18 @@ class JobRunner:
         return all(self.book.applied(job.document_id, a.id) is not None for a in job.actions)
 
     def _record(
-        self, job: ActionEnvelope, document: Document, operation: Operation
+        self,
+        job: ActionEnvelope,
+        document: Document,
+        operation: Operation,
+        state_json: str | None = None,
     ) -> OperationRecord:
         scope = operation.action.scope
         header = document.header
         state_text = None
         if self.resulting_state:
-            state_text = json.dumps(
+            # The text the reducer hashed is the state's JSON too: no second serialisation.
+            state_text = state_json or json.dumps(
                 document.state.get(scope), separators=(",", ":"), ensure_ascii=False
             )
         return OperationRecord(

@@ -4,7 +4,8 @@ Partitions are the unit of ownership. When the group assigns a partition, its wo
 starts the partition's transactional producer (fencing any zombie owner), pauses the
 partition, rebuilds the partition's documents from `operations` in the background and only
 then resumes it from the committed offset. When a partition is revoked the batch in flight
-finishes first. Batches of different partitions run concurrently, each in its own
+finishes first. Each partition's batches run in a task of their own (the partition is paused
+meanwhile), so partitions never wait for each other's transactions; each batch is its own
 transaction.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -82,6 +84,7 @@ class JobExecutor:
         self.workers: dict[TopicPartition, PartitionWorker] = {}
         self._standby: dict[TopicPartition, PartitionWorker] = {}
         self._restoring: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._busy: dict[TopicPartition, asyncio.Task[None]] = {}
         self._consumer: Any = None
         self._stopping = asyncio.Event()
         self._stats = ExecutorStats()
@@ -107,9 +110,10 @@ class JobExecutor:
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self.max_batch)
-                if batches:
-                    await self._process(batches)
+                for tp, messages in batches.items():
+                    self._dispatch(tp, messages)
         finally:
+            await self._drain()
             await self._shutdown()
 
     def stop(self) -> None:
@@ -121,6 +125,7 @@ class JobExecutor:
 
     async def __aexit__(self, *exc: object) -> None:
         self.stop()
+        await self._drain()
         await self._shutdown()
 
     @property
@@ -148,17 +153,43 @@ class JobExecutor:
 
     # -- processing ------------------------------------------------------------------------------
 
-    async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        work = []
-        for tp, messages in batches.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None and messages:
-                metrics.executor_lag(tp.partition, max(0, highwater - messages[-1].offset - 1))
-            worker = self.workers.get(tp)
-            if worker is not None and worker.state is PartitionState.READY:
-                work.append(self._process_partition(worker, messages))
-        if work:
-            await asyncio.gather(*work)
+    def _dispatch(self, tp: TopicPartition, messages: list[Any]) -> None:
+        """Hand a partition's batch to its own task, and pause the partition meanwhile.
+
+        Partitions do not wait for each other: while one commits its transaction the loop
+        keeps polling, and a busy partition's next records gather on the broker, to make
+        its next batch (and transaction) bigger.
+        """
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None and messages:
+            metrics.executor_lag(tp.partition, max(0, highwater - messages[-1].offset - 1))
+        worker = self.workers.get(tp)
+        if worker is None or worker.state is not PartitionState.READY:
+            return  # being handed over: its next owner reads from the committed offset
+        self._consumer.pause(tp)
+        task = asyncio.create_task(self._process_partition(worker, messages))
+        self._busy[tp] = task
+        task.add_done_callback(functools.partial(self._finished, tp, worker))
+
+    def _finished(
+        self, tp: TopicPartition, worker: PartitionWorker, task: asyncio.Task[None]
+    ) -> None:
+        if self._busy.get(tp) is task:
+            del self._busy[tp]
+        consumer = self._consumer
+        if (
+            consumer is not None
+            and self.workers.get(tp) is worker
+            and worker.state is PartitionState.READY
+            and tp in consumer.assignment()
+        ):
+            consumer.resume(tp)
+
+    async def _drain(self) -> None:
+        """Let the batches in flight finish (each is one transaction)."""
+        busy = list(self._busy.values())
+        if busy:
+            await asyncio.gather(*busy, return_exceptions=True)
 
     async def _process_partition(self, worker: PartitionWorker, messages: list[Any]) -> None:
         try:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from reactor_es.document.materialize import StreamedOperation
 from reactor_es.document.types import Action, DocumentHeader, JsonDict, Operation
 from reactor_es.kafka.codec_errors import InvalidRecordError
 from reactor_es.kafka.schemas import (
@@ -114,7 +115,8 @@ def action_to_avro(action: Action, where: str = "action") -> dict[str, Any]:
 
 
 def action_from_avro(value: Mapping[str, Any], where: str = "action") -> Action:
-    return Action(
+    # The Avro schema has already checked every field's type: no second validation.
+    return Action.model_construct(
         id=value["id"],
         type=value["type"],
         timestamp_utc_ms=value["timestamp_utc_ms"],
@@ -139,7 +141,7 @@ def operation_to_avro(operation: Operation, where: str = "operation") -> dict[st
 
 
 def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> Operation:
-    return Operation(
+    return Operation.model_construct(
         id=value["id"],
         index=value["index"],
         skip=value["skip"],
@@ -147,6 +149,7 @@ def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> O
         hash=value["hash"],
         error=value["error"],
         denied_reason=value["denied_reason"],
+        resulting_state=None,
         action=action_from_avro(value["action"], f"{where}.action"),
     )
 
@@ -301,6 +304,18 @@ class OperationRecord:
     def scope(self) -> str:
         return self.operation.action.scope
 
+    def streamed(self) -> StreamedOperation:
+        """The operation with the state and header values it produced, for `DocumentStream`."""
+        hint = self.header
+        return StreamedOperation(
+            document_id=self.document_id,
+            document_type=self.document_type,
+            operation=self.operation,
+            resulting_state=self.resulting_state,
+            name=None if hint is None else hint.name,
+            last_modified_at_utc_iso=None if hint is None else hint.last_modified_at_utc_iso,
+        )
+
     def to_avro(self) -> dict[str, Any]:
         op = self.operation
         where = f"document {self.document_id} scope {op.action.scope} index {op.index}"
@@ -442,6 +457,9 @@ class RecentOperation:
             "hash": self.hash,
             "timestamp_utc_ms": self.timestamp_utc_ms,
         }
+
+    def ref(self) -> OperationRef:
+        return OperationRef(self.scope, self.index, self.skip, self.id, self.hash)
 
     @classmethod
     def from_avro(cls, value: Mapping[str, Any]) -> RecentOperation:
