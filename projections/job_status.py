@@ -16,8 +16,7 @@ came in; `created_at` is the PENDING time when known, else the earliest event's.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,10 +26,8 @@ from projections.stores.sqlite import Migration, Row, SqliteConnection, SqliteDa
 from projections.stores.tracking import (
     TRACKING_MIGRATIONS,
     PositionRecorder,
+    SqliteTrackedStore,
     TopicPartition,
-    TrackedStore,
-    read_positions,
-    write_positions,
 )
 from reactor_es.config import Settings
 from reactor_es.jobs import JobInfo
@@ -203,11 +200,8 @@ class JobStatusBatch(PositionRecorder):
         self._events = []
 
 
-class SqliteJobStatusStore(TrackedStore):
+class SqliteJobStatusStore(SqliteTrackedStore[JobStatusBatch]):
     """Job statuses in one SQLite file; open with `await SqliteJobStatusStore.open(path)`."""
-
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteJobStatusStore:
@@ -216,31 +210,17 @@ class SqliteJobStatusStore(TrackedStore):
         )
         return cls(db)
 
-    @property
-    def path(self) -> Path:
-        return self._db.path
-
-    async def close(self) -> None:
-        await self._db.close()
-
     async def __aenter__(self) -> SqliteJobStatusStore:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[JobStatusBatch]:
-        """Events and positions staged inside commit together, or not at all."""
-        async with self._db.transaction() as conn:
-            batch = JobStatusBatch(self._db.name)
-            try:
-                yield batch
-                await batch.flush(conn)
-                await write_positions(conn, batch.staged_positions)
-            finally:
-                batch._end()
-        self._notify_commit()
+    def _start_batch(self, conn: SqliteConnection) -> JobStatusBatch:
+        return JobStatusBatch(self._db.name)
+
+    async def _flush(self, batch: JobStatusBatch, conn: SqliteConnection) -> None:
+        await batch.flush(conn)
 
     async def apply(self, *events: JobEvent) -> None:
         """Apply events in one batch of their own (tools and tests; projectors use `batch`)."""
@@ -287,10 +267,6 @@ class SqliteJobStatusStore(TrackedStore):
         ):
             counts[status] = int(count)
         return counts
-
-    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
-        async with self._db.snapshot() as conn:
-            return await read_positions(conn, consumer)
 
 
 class JobStatusProjector(Projector[JobEvent]):

@@ -24,29 +24,23 @@ Why it is built this way:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from projections.exceptions import ProjectorStateError
-from projections.read_ready import JobAssembler, ReadReadyReporter
-from projections.runner import Delivered, PolledBatch, Projector
-from projections.stores.exceptions import InvalidOperationError
-from projections.stores.legacy import (
-    DocumentNotFoundError,
-    LegacyStorageBatch,
-    LegacyStorageError,
-    OperationKey,
+from projections.document_projector import (
+    DocumentProjector,
+    DocumentProjectorStats,
+    PendingDocument,
 )
+from projections.exceptions import ProjectorStateError
+from projections.stores.exceptions import InvalidOperationError
+from projections.stores.legacy import LegacyStorageBatch, LegacyStorageError
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
-from reactor_es.document.materialize import DocumentStream, StreamedOperation
 from reactor_es.document.types import Document, Operation
-from reactor_es.errors import ReactorError
 from reactor_es.kafka.records import OperationRecord
-from reactor_es.kafka.topics import TopicNames
 from reactor_es.registry import DocumentModelRegistry
 
 __all__ = ["LEGACY_STORE_FILE", "LegacyProjector", "LegacyProjectorStats"]
@@ -56,35 +50,27 @@ log = logging.getLogger(__name__)
 #: The legacy store's file under `settings.home`.
 LEGACY_STORE_FILE = "legacy.db"
 
-_Outcome = Literal["applied", "duplicate", "rejected"]
-
 
 @dataclass
-class LegacyProjectorStats:
+class LegacyProjectorStats(DocumentProjectorStats):
     """What the projector did since it started."""
 
-    operations: int = 0  # stored
-    documents_created: int = 0
-    duplicates: int = 0  # re-delivered, already stored
-    rejected: int = 0  # logged and skipped
-    cache_misses: int = 0  # documents read back from the store
-    jobs_reported: int = 0  # READ_READY sent
-
 
 @dataclass
-class _Pending:
-    """What one batch will write for one document."""
+class _Pending(PendingDocument):
+    """What one batch will write for one document: its operations, in order."""
 
-    created: bool
     operations: list[Operation] = field(default_factory=list)
-    job_ids: set[str] = field(default_factory=set)
+
+    def add(self, record: OperationRecord, revision: int) -> None:
+        self.operations.append(record.operation)
 
 
-class LegacyProjector(Projector[OperationRecord]):
+class LegacyProjector(DocumentProjector[_Pending]):
     """Materialises `operations` into `SqliteLegacyStorage` and reports READ_READY."""
 
     name = "legacy"
-    record_type = OperationRecord
+    stats: LegacyProjectorStats
 
     def __init__(
         self,
@@ -96,29 +82,22 @@ class LegacyProjector(Projector[OperationRecord]):
         store_path: Path | None = None,
         cache_size: int = 4096,
     ) -> None:
-        self.settings = settings
-        self.registry = registry
-        self.store_path = store_path or settings.home / LEGACY_STORE_FILE
-        self.cache_size = cache_size
-        self.reporter = (
-            ReadReadyReporter(settings, bootstrap_servers, self.name)
-            if reports_read_ready
-            else None
+        super().__init__(
+            settings,
+            bootstrap_servers,
+            registry,
+            reports_read_ready=reports_read_ready,
+            store_path=store_path or settings.home / LEGACY_STORE_FILE,
+            cache_size=cache_size,
         )
         self.stats = LegacyProjectorStats()
         self._store: SqliteLegacyStorage | None = None
-        self._assembler = JobAssembler()
-        self._stream = DocumentStream(model_for=registry.get)
-        self._partition_of: dict[str, TopicPartition] = {}
 
     @property
     def store(self) -> SqliteLegacyStorage:
         if self._store is None:
             raise ProjectorStateError(f"projector {self.name}: its store is not open (start it)")
         return self._store
-
-    def topic(self, topics: TopicNames) -> str:
-        return topics.operations
 
     async def start(self) -> None:
         if self._store is None:
@@ -137,85 +116,27 @@ class LegacyProjector(Projector[OperationRecord]):
     async def stored_positions(self, consumer: str) -> dict[TopicPartition, int]:
         return await self.store.get_positions(consumer)
 
-    def reset(self, assigned: Collection[TopicPartition]) -> None:
-        """Forget open jobs, and documents of partitions no longer ours (others may write them)."""
-        self._assembler.reset()
-        keep = set(assigned)
-        for document_id, tp in list(self._partition_of.items()):
-            if tp not in keep:
-                self._forget(document_id)
-
     # -- one batch ---------------------------------------------------------------------------
 
-    async def project(self, batch: PolledBatch[OperationRecord]) -> Mapping[TopicPartition, int]:
-        jobs, positions = self._assembler.feed(batch)
-        pending: dict[str, _Pending] = {}
-        rejected_jobs: set[str] = set()
-        try:
-            for job in jobs:
-                for item in job.records:
-                    if await self._apply(item, pending) == "rejected":
-                        rejected_jobs.add(job.job_id)
-            async with self.store.batch() as writer:
-                stored, created = await self._write(writer, pending, rejected_jobs)
-                for tp, offset in positions.items():
-                    writer.record_position(batch.consumer, tp.topic, tp.partition, offset)
-        except BaseException:
-            # The cached documents hold operations that were not stored: read them again.
-            for document_id in pending:
-                self._forget(document_id)
-            raise
-        self.stats.operations += stored
-        self.stats.documents_created += created
-        self._evict()
-        if self.reporter is not None:
-            readable = [job for job in jobs if job.job_id not in rejected_jobs]
-            await self.reporter.report(readable)
-            self.stats.jobs_reported = self.reporter.reported
-        return positions
+    async def _read_stored(self, document_id: str) -> Document:
+        return await self.store.get_document(document_id)
 
-    async def _apply(
-        self, item: Delivered[OperationRecord], pending: dict[str, _Pending]
-    ) -> _Outcome:
-        """Add one operation to its cached document (loading it first if needed)."""
-        record = item.record
-        operation = record.operation
-        document_id = record.document_id
-        document = await self._document(document_id)
-        self._partition_of[document_id] = item.partition
-        scope = operation.action.scope
-        if document is not None and operation.index < document.next_index(scope):
-            known = _held_at(document, scope, operation.index)
-            if known is not None and OperationKey.of(known) == OperationKey.of(operation):
-                self.stats.duplicates += 1
-                return "duplicate"
-            return self._reject(
-                item,
-                f"the document is at index {document.next_index(scope)} and holds "
-                + ("another operation" if known is not None else "no operation")
-                + f" at index {operation.index}",
-            )
-        try:
-            self._stream.apply(
-                StreamedOperation(
-                    document_id=document_id,
-                    document_type=record.document_type,
-                    operation=operation,
-                    resulting_state=record.resulting_state,
-                    name=None if record.header is None else record.header.name,
-                    last_modified_at_utc_iso=(
-                        None if record.header is None else record.header.last_modified_at_utc_iso
-                    ),
-                )
-            )
-        except ReactorError as exc:  # no CREATE_DOCUMENT first, unknown type, bad replay
-            return self._reject(item, str(exc))
-        entry = pending.get(document_id)
-        if entry is None:
-            entry = pending[document_id] = _Pending(created=document is None)
-        entry.operations.append(operation)
-        entry.job_ids.add(record.job_id)
-        return "applied"
+    def _pending(self, created: bool) -> _Pending:
+        return _Pending(created)
+
+    async def _store_batch(
+        self,
+        consumer: str,
+        pending: dict[str, _Pending],
+        rejected_jobs: set[str],
+        positions: Mapping[TopicPartition, int],
+    ) -> int:
+        async with self.store.batch() as writer:
+            stored, created = await self._write(writer, pending, rejected_jobs)
+            for tp, offset in positions.items():
+                writer.record_position(consumer, tp.topic, tp.partition, offset)
+        self.stats.documents_created += created
+        return stored
 
     async def _write(
         self, writer: LegacyStorageBatch, pending: dict[str, _Pending], rejected_jobs: set[str]
@@ -249,60 +170,3 @@ class LegacyProjector(Projector[OperationRecord]):
             stored += len(entry.operations)
             created += entry.created
         return stored, created
-
-    def _reject(self, item: Delivered[OperationRecord], problem: str) -> _Outcome:
-        operation = item.record.operation
-        log.error(
-            "projector %s: skipped operation %s of document %s (scope %s, index %d) at %s "
-            "partition %d offset %d: %s",
-            self.name,
-            operation.id,
-            item.record.document_id,
-            operation.action.scope,
-            operation.index,
-            item.partition.topic,
-            item.partition.partition,
-            item.offset,
-            problem,
-        )
-        self.stats.rejected += 1
-        return "rejected"
-
-    # -- the document cache --------------------------------------------------------------------
-
-    async def _document(self, document_id: str) -> Document | None:
-        """The cached document (now the most recently used), else the stored one, else None."""
-        documents = self._stream.documents
-        document = documents.pop(document_id, None)
-        if document is None:
-            try:
-                document = await self.store.get_document(document_id)
-            except DocumentNotFoundError:
-                return None
-            self.stats.cache_misses += 1
-        documents[document_id] = document
-        return document
-
-    def _evict(self) -> None:
-        documents = self._stream.documents
-        while len(documents) > self.cache_size:
-            self._forget(next(iter(documents)))
-
-    def _forget(self, document_id: str) -> None:
-        self._stream.forget(document_id)
-        self._partition_of.pop(document_id, None)
-
-    def _forget_all(self) -> None:
-        for document_id in list(self._stream.documents):
-            self._forget(document_id)
-        self._assembler.reset()
-
-
-def _held_at(document: Document, scope: str, index: int) -> Operation | None:
-    """The operation the document holds at `index` of `scope`, if any."""
-    for existing in reversed(document.operations.get(scope, ())):
-        if existing.index == index:
-            return existing
-        if existing.index < index:
-            break
-    return None

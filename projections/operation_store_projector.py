@@ -5,8 +5,8 @@ Each record's operation becomes a row of its stream `(document, scope, branch)` 
 Beside the rows, in the same SQLite transaction as them and the consumed positions, it
 writes each document's snapshot (header, states, initial state, clipboard), which the
 phase-6 legacy adapter serves (see `legacy_adapter` for why a snapshot and not a replay).
-Documents are rebuilt as the legacy projector rebuilds them (`DocumentStream`), so both
-stores describe one document identically; the comparator checks that they do.
+Documents are rebuilt as the legacy projector rebuilds them (both are `DocumentProjector`s),
+so both stores describe one document identically; the comparator checks that they do.
 
 How a batch goes:
 
@@ -36,25 +36,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from projections.document_projector import (
+    DocumentProjector,
+    DocumentProjectorStats,
+    PendingDocument,
+)
 from projections.legacy_adapter import OperationStoreFile, OperationStoreLegacyReader
-from projections.read_ready import JobAssembler, ReadReadyReporter
-from projections.runner import Delivered, PolledBatch, Projector
+from projections.runner import PolledBatch
 from projections.stores.exceptions import InvalidOperationError
-from projections.stores.legacy import DocumentNotFoundError, OperationKey
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.operation_store import OperationStoreError, check_stream_batch
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
-from reactor_es.document.materialize import DocumentStream, StreamedOperation
 from reactor_es.document.types import Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.kafka.records import OperationRecord
-from reactor_es.kafka.topics import TopicNames
 from reactor_es.registry import DocumentModelRegistry
 
 __all__ = [
@@ -72,19 +72,11 @@ OPERATION_STORE_FILE = "operations.db"
 #: Appended to the consumer name to record how far READ_READY has been reported.
 READ_READY_SUFFIX = "/read-ready"
 
-_Outcome = Literal["applied", "duplicate", "rejected"]
-
 
 @dataclass
-class OperationStoreProjectorStats:
+class OperationStoreProjectorStats(DocumentProjectorStats):
     """What the projector did since it started; `seconds` is time spent in batches."""
 
-    operations: int = 0  # rows stored
-    documents_created: int = 0
-    duplicates: int = 0  # re-delivered, already stored
-    rejected: int = 0  # logged and skipped
-    cache_misses: int = 0  # documents read back from the store
-    jobs_reported: int = 0  # READ_READY sent
     batches: int = 0
     seconds: float = 0.0
 
@@ -102,12 +94,22 @@ class _Run:
 
 
 @dataclass
-class _Pending:
-    """What one batch will write for one document."""
+class _Pending(PendingDocument):
+    """What one batch will write for one document: its runs, in order."""
 
-    created: bool
     runs: list[_Run] = field(default_factory=list)
-    job_ids: set[str] = field(default_factory=set)
+
+    def add(self, record: OperationRecord, revision: int) -> None:
+        scope = record.scope
+        last = self.runs[-1] if self.runs else None
+        if last is None or (last.job_id, last.scope, last.branch) != (
+            record.job_id,
+            scope,
+            record.branch,
+        ):
+            last = _Run(record.job_id, record.document_type, scope, record.branch, revision)
+            self.runs.append(last)
+        last.operations.append(record.operation)
 
 
 class _Refused(Exception):
@@ -140,11 +142,11 @@ def read_ready_start(
     return start
 
 
-class OperationStoreProjector(Projector[OperationRecord]):
+class OperationStoreProjector(DocumentProjector[_Pending]):
     """Fills the operation store (and the snapshots beside it); READ_READY in phase 6."""
 
     name = "operations"
-    record_type = OperationRecord
+    stats: OperationStoreProjectorStats
 
     def __init__(
         self,
@@ -159,32 +161,25 @@ class OperationStoreProjector(Projector[OperationRecord]):
     ) -> None:
         """`previous_reporter`: the legacy store whose positions say which jobs got their
         READ_READY before this projector took the role (see the module docstring)."""
-        self.settings = settings
-        self.registry = registry
-        self.store_path = store_path or settings.home / OPERATION_STORE_FILE
-        self.previous_reporter = previous_reporter
-        self.cache_size = cache_size
-        self.reporter = (
-            ReadReadyReporter(settings, bootstrap_servers, self.name)
-            if reports_read_ready
-            else None
+        super().__init__(
+            settings,
+            bootstrap_servers,
+            registry,
+            reports_read_ready=reports_read_ready,
+            store_path=store_path or settings.home / OPERATION_STORE_FILE,
+            cache_size=cache_size,
         )
+        self.previous_reporter = previous_reporter
         self.stats = OperationStoreProjectorStats()
         self._store: OperationStoreFile | None = None
         self._reader: OperationStoreLegacyReader | None = None
         self._previous_positions: dict[TopicPartition, int] | None = None
-        self._assembler = JobAssembler()
-        self._stream = DocumentStream(model_for=registry.get)
-        self._partition_of: dict[str, TopicPartition] = {}
 
     @property
     def store(self) -> OperationStoreFile:
         if self._store is None:
             raise ReactorError(f"projector {self.name}: its store is not open (call start())")
         return self._store
-
-    def topic(self, topics: TopicNames) -> str:
-        return topics.operations
 
     async def start(self) -> None:
         if self._store is None:
@@ -216,108 +211,38 @@ class OperationStoreProjector(Projector[OperationRecord]):
         reported = await self.store.get_positions(consumer + READ_READY_SUFFIX)
         return read_ready_start(consumed, reported, self._previous_positions)
 
-    def reset(self, assigned: Collection[TopicPartition]) -> None:
-        """Forget open jobs, and documents of partitions no longer ours (others may write them)."""
-        self._assembler.reset()
-        keep = set(assigned)
-        for document_id, tp in list(self._partition_of.items()):
-            if tp not in keep:
-                self._forget(document_id)
-
     # -- one batch ---------------------------------------------------------------------------
 
     async def project(self, batch: PolledBatch[OperationRecord]) -> Mapping[TopicPartition, int]:
         started = time.perf_counter()
-        jobs, positions = self._assembler.feed(batch)
-        pending: dict[str, _Pending] = {}
-        rejected_jobs: set[str] = set()
-        try:
-            for job in jobs:
-                for item in job.records:
-                    if await self._apply(item, pending) == "rejected":
-                        rejected_jobs.add(job.job_id)
-            consumed = await self.store.get_positions(batch.consumer)
-            stored = await self._write(batch.consumer, pending, rejected_jobs, positions, consumed)
-        except BaseException:
-            # The cached documents hold operations that were not stored: read them again.
-            for document_id in pending:
-                self._forget(document_id)
-            raise
-        self.stats.operations += stored
-        self.stats.batches += 1
-        self._evict()
-        if self.reporter is not None:
-            readable = [job for job in jobs if job.job_id not in rejected_jobs]
-            await self.reporter.report(readable)
-            self.stats.jobs_reported = self.reporter.reported
+        positions = await super().project(batch)
         self.stats.seconds += time.perf_counter() - started
         return positions
 
-    async def _apply(
-        self, item: Delivered[OperationRecord], pending: dict[str, _Pending]
-    ) -> _Outcome:
-        """Add one operation to its cached document and to the runs to write."""
-        record = item.record
-        operation = record.operation
-        document_id = record.document_id
-        document = await self._document(document_id)
-        scope = operation.action.scope
-        revision = 0 if document is None else document.next_index(scope)
-        if document is not None and operation.index < revision:
-            known = _held_at(document, scope, operation.index)
-            if known is not None and OperationKey.of(known) == OperationKey.of(operation):
-                self.stats.duplicates += 1
-                return "duplicate"
-            return self._reject(
-                item,
-                f"the document is at index {revision} and holds "
-                + ("another operation" if known is not None else "no operation")
-                + f" at index {operation.index}",
-            )
-        try:
-            check_stream_batch(document_id, scope, record.branch, revision, [operation])
-            self._stream.apply(
-                StreamedOperation(
-                    document_id=document_id,
-                    document_type=record.document_type,
-                    operation=operation,
-                    resulting_state=record.resulting_state,
-                    name=None if record.header is None else record.header.name,
-                    last_modified_at_utc_iso=(
-                        None if record.header is None else record.header.last_modified_at_utc_iso
-                    ),
-                )
-            )
-        except ReactorError as exc:  # refused by apply's rules, no CREATE first, bad replay
-            return self._reject(item, str(exc))
-        self._partition_of[document_id] = item.partition
-        entry = pending.get(document_id)
-        if entry is None:
-            entry = pending[document_id] = _Pending(created=document is None)
-        last = entry.runs[-1] if entry.runs else None
-        if last is None or (last.job_id, last.scope, last.branch) != (
-            record.job_id,
-            scope,
-            record.branch,
-        ):
-            last = _Run(record.job_id, record.document_type, scope, record.branch, revision)
-            entry.runs.append(last)
-        last.operations.append(operation)
-        entry.job_ids.add(record.job_id)
-        return "applied"
+    async def _read_stored(self, document_id: str) -> Document:
+        assert self._reader is not None  # set by start(), with the store
+        return await self._reader.get_document(document_id)
 
-    async def _write(
+    def _pending(self, created: bool) -> _Pending:
+        return _Pending(created)
+
+    def _check(self, record: OperationRecord, revision: int) -> None:
+        check_stream_batch(
+            record.document_id, record.scope, record.branch, revision, [record.operation]
+        )
+
+    async def _store_batch(
         self,
         consumer: str,
         pending: dict[str, _Pending],
         rejected_jobs: set[str],
         positions: Mapping[TopicPartition, int],
-        consumed: Mapping[TopicPartition, int],
     ) -> int:
         """One transaction for the batch, done again without each document the store refuses."""
+        consumed = await self.store.get_positions(consumer)
         while True:
             try:
-                return await self._write_once(consumer, pending, positions, consumed)
+                stored = await self._write_once(consumer, pending, positions, consumed)
             except _Refused as refused:
                 entry = pending.pop(refused.document_id)
                 log.error(
@@ -334,6 +259,9 @@ class OperationStoreProjector(Projector[OperationRecord]):
                 self.stats.rejected += sum(len(run.operations) for run in entry.runs)
                 rejected_jobs.update(entry.job_ids)
                 self._forget(refused.document_id)
+                continue
+            self.stats.batches += 1
+            return stored
 
     async def _write_once(
         self,
@@ -373,61 +301,3 @@ class OperationStoreProjector(Projector[OperationRecord]):
                     )
         self.stats.documents_created += sum(entry.created for entry in pending.values())
         return stored
-
-    def _reject(self, item: Delivered[OperationRecord], problem: str) -> _Outcome:
-        operation = item.record.operation
-        log.error(
-            "projector %s: skipped operation %s of document %s (scope %s, index %d) at %s "
-            "partition %d offset %d: %s",
-            self.name,
-            operation.id,
-            item.record.document_id,
-            operation.action.scope,
-            operation.index,
-            item.partition.topic,
-            item.partition.partition,
-            item.offset,
-            problem,
-        )
-        self.stats.rejected += 1
-        return "rejected"
-
-    # -- the document cache --------------------------------------------------------------------
-
-    async def _document(self, document_id: str) -> Document | None:
-        """The cached document (now the most recently used), else the stored one, else None."""
-        documents = self._stream.documents
-        document = documents.pop(document_id, None)
-        if document is None:
-            assert self._reader is not None  # set by start(), with the store
-            try:
-                document = await self._reader.get_document(document_id)
-            except DocumentNotFoundError:
-                return None
-            self.stats.cache_misses += 1
-        documents[document_id] = document
-        return document
-
-    def _evict(self) -> None:
-        documents = self._stream.documents
-        while len(documents) > self.cache_size:
-            self._forget(next(iter(documents)))
-
-    def _forget(self, document_id: str) -> None:
-        self._stream.forget(document_id)
-        self._partition_of.pop(document_id, None)
-
-    def _forget_all(self) -> None:
-        for document_id in list(self._stream.documents):
-            self._forget(document_id)
-        self._assembler.reset()
-
-
-def _held_at(document: Document, scope: str, index: int) -> Operation | None:
-    """The operation the document holds at `index` of `scope`, if any."""
-    for existing in reversed(document.operations.get(scope, ())):
-        if existing.index == index:
-            return existing
-        if existing.index < index:
-            break
-    return None

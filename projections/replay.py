@@ -39,10 +39,11 @@ import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Generic, Protocol, TextIO, TypeVar
 
 from aiokafka import TopicPartition as KafkaPartition
 
@@ -51,7 +52,7 @@ from projections.job_status import JobStatusProjector, SqliteJobStatusStore
 from projections.legacy_adapter import OperationStoreFile
 from projections.legacy_projector import LegacyProjector
 from projections.operation_store_projector import READ_READY_SUFFIX, OperationStoreProjector
-from projections.runner import Delivered, PolledBatch, Projector
+from projections.runner import Delivered, PolledBatch, Projector, decode_messages
 from projections.service import job_store_path, legacy_store_path, operation_store_path
 from projections.stores.legacy import DocumentNotFoundError
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
@@ -59,7 +60,6 @@ from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec, WireRecord
-from reactor_es.kafka.codec_errors import RecordDecodeError
 from reactor_es.kafka.inspection import KafkaInspector
 from reactor_es.kafka.topics import TopicNames, partition_for
 from reactor_es.progress import Progress
@@ -109,23 +109,28 @@ class _StoreView(ABC):
     async def close(self) -> None: ...
 
 
-class _LegacyView(_StoreView):
-    def __init__(self, store: SqliteLegacyStorage, document_types: Sequence[str]) -> None:
+class _PositionWriter(Protocol):
+    def record_position(self, consumer: str, topic: str, partition: int, offset: int) -> None: ...
+
+
+class _TrackedFile(Protocol):
+    """What every replayable store file offers besides its items."""
+
+    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]: ...
+
+    def batch(self) -> AbstractAsyncContextManager[_PositionWriter]: ...
+
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_TrackedFile)
+
+
+class _TrackedView(_StoreView, Generic[S]):
+    """A view whose positions are its store file's own."""
+
+    def __init__(self, store: S) -> None:
         self._store = store
-        self._types = document_types
-
-    async def keys(self) -> list[str]:
-        # A projector stores only documents of registered types (others it cannot replay).
-        found: list[str] = []
-        for document_type in self._types:
-            found.extend((await self._store.find_by_type(document_type, limit=None)).results)
-        return found
-
-    async def read(self, key: str) -> Any:
-        try:
-            return (await self._store.get_document(key)).to_json()
-        except DocumentNotFoundError:
-            return None
 
     async def positions(self, consumer: str) -> dict[TopicPartition, int]:
         return await self._store.get_positions(consumer)
@@ -141,9 +146,28 @@ class _LegacyView(_StoreView):
         await self._store.close()
 
 
-class _OperationStoreView(_StoreView):
+class _LegacyView(_TrackedView[SqliteLegacyStorage]):
+    def __init__(self, store: SqliteLegacyStorage, document_types: Sequence[str]) -> None:
+        super().__init__(store)
+        self._types = document_types
+
+    async def keys(self) -> list[str]:
+        # A projector stores only documents of registered types (others it cannot replay).
+        found: list[str] = []
+        for document_type in self._types:
+            found.extend((await self._store.find_by_type(document_type, limit=None)).results)
+        return found
+
+    async def read(self, key: str) -> Any:
+        try:
+            return (await self._store.get_document(key)).to_json()
+        except DocumentNotFoundError:
+            return None
+
+
+class _OperationStoreView(_TrackedView[OperationStoreFile]):
     def __init__(self, store: OperationStoreFile) -> None:
-        self._store = store
+        super().__init__(store)
         self._reader = store.legacy_reader()
 
     async def keys(self) -> list[str]:
@@ -163,24 +187,8 @@ class _OperationStoreView(_StoreView):
             ]
         return {"document": document.to_json(), "rows": rows}
 
-    async def positions(self, consumer: str) -> dict[TopicPartition, int]:
-        return await self._store.get_positions(consumer)
 
-    async def record_positions(
-        self, consumer: str, positions: Mapping[TopicPartition, int]
-    ) -> None:
-        async with self._store.batch() as batch:
-            for tp, offset in positions.items():
-                batch.record_position(consumer, tp.topic, tp.partition, offset)
-
-    async def close(self) -> None:
-        await self._store.close()
-
-
-class _JobView(_StoreView):
-    def __init__(self, store: SqliteJobStatusStore) -> None:
-        self._store = store
-
+class _JobView(_TrackedView[SqliteJobStatusStore]):
     async def keys(self) -> list[str]:
         return [times.job_id for times in await self._store.times()]
 
@@ -190,19 +198,6 @@ class _JobView(_StoreView):
         if info is None or times is None:
             return None
         return {"job": info.to_json(), "times": vars(times)}
-
-    async def positions(self, consumer: str) -> dict[TopicPartition, int]:
-        return await self._store.get_positions(consumer)
-
-    async def record_positions(
-        self, consumer: str, positions: Mapping[TopicPartition, int]
-    ) -> None:
-        async with self._store.batch() as batch:
-            for tp, offset in positions.items():
-                batch.record_position(consumer, tp.topic, tp.partition, offset)
-
-    async def close(self) -> None:
-        await self._store.close()
 
 
 # --- the stores that can be replayed -------------------------------------------------------------
@@ -538,26 +533,17 @@ class _TopicFeed:
         skipped: dict[TopicPartition, list[int]] = {}
         for ktp, messages in polled.items():
             tp = TopicPartition(ktp.topic, ktp.partition)
-            limit = limits.get(tp, 0)
-            for message in messages:
-                if message.offset >= limit:
-                    break
-                try:
-                    record = self._codec.decode_record(
-                        message.value or b"", self.projector.record_type
-                    )
-                except RecordDecodeError as exc:
-                    log.warning(
-                        "replay %s: skipped undecodable record at %s partition %d offset %d: %s",
-                        self.projector.name,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        exc,
-                    )
-                    skipped.setdefault(tp, []).append(message.offset)
-                    continue
-                records.append(Delivered(tp, message.offset, record))
+            decode_messages(
+                self._codec,
+                self.projector.record_type,
+                tp,
+                messages,
+                records,
+                skipped,
+                reader=f"replay {self.projector.name}",
+                logger=log,
+                end=limits.get(tp, 0),
+            )
         positions: dict[TopicPartition, int] = {}
         stable_ends: dict[TopicPartition, int | None] = {}
         moved = 0

@@ -50,6 +50,7 @@ __all__ = [
     "Projector",
     "ProjectorRunner",
     "RunnerStats",
+    "decode_messages",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,42 @@ class PolledBatch(Generic[R]):
         for item in self.records:
             grouped.setdefault(item.partition, []).append(item)
         return grouped
+
+
+def decode_messages(
+    codec: RecordCodec,
+    record_type: type[R],
+    tp: TopicPartition,
+    messages: Iterable[Any],
+    records: list[Delivered[R]],
+    skipped: dict[TopicPartition, list[int]],
+    *,
+    reader: str,
+    logger: logging.Logger,
+    end: int | None = None,
+) -> None:
+    """Decode the polled messages of `tp` into `records`, up to offset `end` (None: all).
+
+    A record that cannot be decoded is logged by `reader` on `logger` and its offset added
+    to `skipped`: the partition moves past it instead of sticking.
+    """
+    for message in messages:
+        if end is not None and message.offset >= end:
+            break
+        try:
+            record = codec.decode_record(message.value or b"", record_type)
+        except RecordDecodeError as exc:
+            logger.warning(
+                "%s: skipped undecodable record at %s partition %d offset %d: %s",
+                reader,
+                message.topic,
+                message.partition,
+                message.offset,
+                exc,
+            )
+            skipped.setdefault(tp, []).append(message.offset)
+            continue
+        records.append(Delivered(tp, message.offset, record))
 
 
 class Projector(ABC, Generic[R]):
@@ -317,23 +354,16 @@ class ProjectorRunner(Generic[R]):
             tp = _ours(ktp)
             if tp not in self._assigned:
                 continue  # revoked while this poll was on its way: the next owner reads it
-            for message in messages:
-                try:
-                    record = self._codec.decode_record(
-                        message.value or b"", self.projector.record_type
-                    )
-                except RecordDecodeError as exc:
-                    log.warning(
-                        "projector %s: skipped undecodable record at %s partition %d offset %d: %s",
-                        self.name,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        exc,
-                    )
-                    skipped.setdefault(tp, []).append(message.offset)
-                    continue
-                records.append(Delivered(tp, message.offset, record))
+            decode_messages(
+                self._codec,
+                self.projector.record_type,
+                tp,
+                messages,
+                records,
+                skipped,
+                reader=f"projector {self.name}",
+                logger=log,
+            )
         positions, stable_ends = await self._moved()
         if not records and not skipped and not positions:
             return False

@@ -64,28 +64,18 @@ class DocumentModelRegistry:
 
     def register(self, *models: ModelLike) -> list[RegistrationResult]:
         """Register each model (class or instance); one result per model, in order."""
-        results = []
-        for item in models:
-            try:
-                model = _as_model(item, repr(item))
-                self._add(model)
-            except ReactorError as exc:
-                results.append(RegistrationResult("error", item, error=exc))
-            else:
-                results.append(RegistrationResult("success", item, model=model))
-        return results
+        return [self._register_loaded(item, item, repr(item)) for item in models]
 
     def register_paths(self, paths: Iterable[str]) -> list[RegistrationResult]:
         """Register models named `module:attribute` (how built-ins are listed)."""
         results = []
         for path in paths:
             try:
-                model = _as_model(_import(path), path)
-                self._add(model)
+                loaded = _import(path)
             except ReactorError as exc:
                 results.append(RegistrationResult("error", path, error=exc))
             else:
-                results.append(RegistrationResult("success", path, model=model))
+                results.append(self._register_loaded(path, loaded, path))
         return results
 
     def register_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[RegistrationResult]:
@@ -99,13 +89,7 @@ class DocumentModelRegistry:
                 error = InvalidDocumentModelError(f"{label} failed to load: {exc}")
                 results.append(RegistrationResult("error", label, error=error))
                 continue
-            try:
-                model = _as_model(loaded, label)
-                self._add(model)
-            except ReactorError as exc:
-                results.append(RegistrationResult("error", label, error=exc))
-            else:
-                results.append(RegistrationResult("success", label, model=model))
+            results.append(self._register_loaded(label, loaded, label))
         return results
 
     def unregister(self, *document_types: str) -> bool:
@@ -151,6 +135,15 @@ class DocumentModelRegistry:
 
     def __contains__(self, document_type: object) -> bool:
         return document_type in self._models
+
+    def _register_loaded(self, offered: object, loaded: object, label: str) -> RegistrationResult:
+        """Register a loaded model (class or instance); the result names what was `offered`."""
+        try:
+            model = _as_model(loaded, label)
+            self._add(model)
+        except ReactorError as exc:
+            return RegistrationResult("error", offered, error=exc)
+        return RegistrationResult("success", offered, model=model)
 
     def _add(self, model: DocumentModel) -> None:
         versions = self._models.setdefault(model.document_type, {})

@@ -6,8 +6,7 @@ replaced), so readers see only committed data and rolling back is dropping the f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from projections.stores.codec import (
@@ -20,7 +19,6 @@ from projections.stores.codec import (
     load_operation,
     load_operations,
 )
-from projections.stores.exceptions import StoreClosedError
 from projections.stores.legacy import (
     DocumentAlreadyExistsError,
     DocumentMismatchError,
@@ -37,8 +35,7 @@ from projections.stores.legacy import (
     stored_header,
 )
 from projections.stores.paging import Page, Paging, cursor_key, page_limit, to_page
-from projections.stores.tracking import MemoryPositions, TopicPartition
-from projections.stores.writer import WriterLock
+from projections.stores.tracking import MemoryTrackedStore
 from reactor_es.document.types import Document, Operation
 
 __all__ = ["MemoryLegacyStorage"]
@@ -186,37 +183,18 @@ class _MemoryLegacyBatch(LegacyStorageBatch):
         return True
 
 
-class MemoryLegacyStorage(LegacyStorage):
+class MemoryLegacyStorage(MemoryTrackedStore[_MemoryLegacyBatch], LegacyStorage):
     """Legacy storage held in this process only."""
 
     def __init__(self, name: str = "memory legacy storage") -> None:
-        self.name = name
+        super().__init__(name)
         self._state = _State()
-        self._positions = MemoryPositions()
-        self._writer = WriterLock(name)
-        self._closed = False
 
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[LegacyStorageBatch]:
-        async with self._writer.hold():
-            self._check_open()
-            batch = _MemoryLegacyBatch(self.name, self._state.fork())
-            try:
-                yield batch
-                self._positions.check(batch.staged_positions)
-            finally:
-                batch._end()
-            self._state = batch._state
-            self._positions.apply(batch.staged_positions)
-        self._notify_commit()
+    def _start_batch(self) -> _MemoryLegacyBatch:
+        return _MemoryLegacyBatch(self.name, self._state.fork())
 
-    async def close(self) -> None:
-        async with self._writer.hold():
-            self._closed = True
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(self.name)
+    def _commit(self, batch: _MemoryLegacyBatch) -> None:
+        self._state = batch._state
 
     def _record(self, document_id: str) -> _Record:
         self._check_open()
@@ -281,7 +259,3 @@ class MemoryLegacyStorage(LegacyStorage):
                 )
             )
         return found
-
-    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
-        self._check_open()
-        return self._positions.read(consumer)

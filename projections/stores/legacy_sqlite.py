@@ -9,8 +9,7 @@ into it (a re-delivery or a conflict).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,12 +40,7 @@ from projections.stores.legacy import (
 )
 from projections.stores.paging import Page, Paging, cursor_key, page_limit, to_page
 from projections.stores.sqlite import Migration, Row, SqliteConnection, SqliteDatabase
-from projections.stores.tracking import (
-    TRACKING_MIGRATIONS,
-    TopicPartition,
-    read_positions,
-    write_positions,
-)
+from projections.stores.tracking import TRACKING_MIGRATIONS, SqliteTrackedStore
 from reactor_es.document.types import Document, Operation
 
 __all__ = ["LEGACY_MIGRATIONS", "SqliteLegacyStorage"]
@@ -97,6 +91,20 @@ _DOCUMENT_COLUMNS = "seq, header, state, initial_state, clipboard, scopes"
 
 #: A `legacy_operations` row: seq, scope, idx, skip, op_id, hash, timestamp, body.
 _OperationRow = tuple[int, str, int, int, str, str, str, str]
+
+
+def _document_text(
+    document: Document, scopes: Sequence[str], revisions: dict[str, int]
+) -> tuple[str, str, str, str, str, str]:
+    """A document's columns header to revisions, as both the INSERT and the UPDATE take them."""
+    return (
+        dump_header(stored_header(document.header, revisions)),
+        dump_json(document.state),
+        dump_json(document.initial_state),
+        dump_operations(document.clipboard),
+        dump_json(scopes),
+        dump_json(revisions),
+    )
 
 
 def _operation_rows(seq: int, operations: Sequence[Operation]) -> list[_OperationRow]:
@@ -194,12 +202,7 @@ class _SqliteLegacyBatch(LegacyStorageBatch):
                 document_id,
                 document.document_type,
                 slug,
-                dump_header(stored_header(document.header, revisions)),
-                dump_json(document.state),
-                dump_json(document.initial_state),
-                dump_operations(document.clipboard),
-                dump_json(scopes),
-                dump_json(revisions),
+                *_document_text(document, scopes, revisions),
             ),
         )
         seq = cursor.lastrowid
@@ -243,15 +246,7 @@ class _SqliteLegacyBatch(LegacyStorageBatch):
                 added.extend(scope_added)
                 revisions[scope] = scope_added[-1].index + 1
         scopes = known_scopes(row.scopes, document.operations, grouped)
-        update = (
-            dump_header(stored_header(document.header, revisions)),
-            dump_json(document.state),
-            dump_json(document.initial_state),
-            dump_operations(document.clipboard),
-            dump_json(scopes),
-            dump_json(revisions),
-            row.seq,
-        )
+        update = (*_document_text(document, scopes, revisions), row.seq)
         if slug != row.slug:
             await self._conn.execute(
                 "UPDATE legacy_documents SET slug = ? WHERE seq = ?", (slug, row.seq)
@@ -280,11 +275,8 @@ class _SqliteLegacyBatch(LegacyStorageBatch):
             row.added, row.update = [], None
 
 
-class SqliteLegacyStorage(LegacyStorage):
+class SqliteLegacyStorage(SqliteTrackedStore[_SqliteLegacyBatch], LegacyStorage):
     """Legacy storage in one SQLite file; open with `await SqliteLegacyStorage.open(path)`."""
-
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteLegacyStorage:
@@ -295,24 +287,11 @@ class SqliteLegacyStorage(LegacyStorage):
         )
         return cls(db)
 
-    @property
-    def path(self) -> Path:
-        return self._db.path
+    def _start_batch(self, conn: SqliteConnection) -> _SqliteLegacyBatch:
+        return _SqliteLegacyBatch(self._db.name, conn)
 
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[LegacyStorageBatch]:
-        async with self._db.transaction() as conn:
-            batch = _SqliteLegacyBatch(self._db.name, conn)
-            try:
-                yield batch
-                await batch.flush()
-                await write_positions(conn, batch.staged_positions)
-            finally:
-                batch._end()
-        self._notify_commit()
-
-    async def close(self) -> None:
-        await self._db.close()
+    async def _flush(self, batch: _SqliteLegacyBatch, conn: SqliteConnection) -> None:
+        await batch.flush()
 
     async def get_document(self, document_id: str) -> Document:
         async with self._db.snapshot() as conn:
@@ -431,7 +410,3 @@ class SqliteLegacyStorage(LegacyStorage):
                     )
                 )
         return found
-
-    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
-        async with self._db.snapshot() as conn:
-            return await read_positions(conn, consumer)

@@ -7,12 +7,10 @@ appending the overlay.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from projections.stores.codec import dump_operation, load_operation
-from projections.stores.exceptions import StoreClosedError
 from projections.stores.operation_store import (
     EPOCH_ISO,
     OperationFilter,
@@ -26,8 +24,7 @@ from projections.stores.operation_store import (
     resolve_apply,
 )
 from projections.stores.paging import Page, Paging, cursor_key, page_limit, to_page
-from projections.stores.tracking import MemoryPositions, TopicPartition
-from projections.stores.writer import WriterLock
+from projections.stores.tracking import MemoryTrackedStore
 from reactor_es.document.ids import utc_now_iso
 from reactor_es.document.types import Operation
 
@@ -153,41 +150,22 @@ class _MemoryOperationBatch(OperationStoreBatch):
         return [row.stored() for row in rows]
 
 
-class MemoryOperationStore(OperationStore):
+class MemoryOperationStore(MemoryTrackedStore[_MemoryOperationBatch], OperationStore):
     """The operation store held in this process only; `clock` stamps write times."""
 
     def __init__(
         self, name: str = "memory operation store", clock: Callable[[], str] = utc_now_iso
     ) -> None:
-        self.name = name
+        super().__init__(name)
         self._rows = _Rows()
-        self._positions = MemoryPositions()
-        self._writer = WriterLock(name)
         self._clock = clock
-        self._closed = False
 
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[OperationStoreBatch]:
-        async with self._writer.hold():
-            self._check_open()
-            batch = _MemoryOperationBatch(self.name, self._rows, self._clock)
-            try:
-                yield batch
-                self._positions.check(batch.staged_positions)
-            finally:
-                batch._end()
-            for row in batch.pending.rows:
-                self._rows.add(row)
-            self._positions.apply(batch.staged_positions)
-        self._notify_commit()
+    def _start_batch(self) -> _MemoryOperationBatch:
+        return _MemoryOperationBatch(self.name, self._rows, self._clock)
 
-    async def close(self) -> None:
-        async with self._writer.hold():
-            self._closed = True
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(self.name)
+    def _commit(self, batch: _MemoryOperationBatch) -> None:
+        for row in batch.pending.rows:
+            self._rows.add(row)
 
     async def get_since(
         self,
@@ -250,10 +228,6 @@ class MemoryOperationStore(OperationStore):
             if row.instant >= since and (after is None or row.index > after)
         ]
         return _page(rows, size, key=lambda row: row.index)
-
-    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
-        self._check_open()
-        return self._positions.read(consumer)
 
 
 def _matcher(filter: OperationFilter | None) -> Callable[[_Row], bool]:

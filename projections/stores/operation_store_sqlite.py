@@ -12,8 +12,7 @@ that insert or the revision check fails (re-submission, duplicate, stale revisio
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from projections.stores.codec import dump_operation, load_operation
@@ -31,12 +30,7 @@ from projections.stores.operation_store import (
 )
 from projections.stores.paging import Page, Paging, cursor_key, page_limit, to_page
 from projections.stores.sqlite import Migration, Row, SqliteConnection, SqliteDatabase
-from projections.stores.tracking import (
-    TRACKING_MIGRATIONS,
-    TopicPartition,
-    read_positions,
-    write_positions,
-)
+from projections.stores.tracking import TRACKING_MIGRATIONS, SqliteTrackedStore
 from reactor_es.document.ids import utc_now_iso
 from reactor_es.document.types import Action, Operation
 
@@ -279,11 +273,11 @@ class SqliteOperationBatch(OperationStoreBatch):
         return found
 
 
-class SqliteOperationStore(OperationStore):
+class SqliteOperationStore(SqliteTrackedStore[SqliteOperationBatch], OperationStore):
     """The operation store in one SQLite file; open with `await SqliteOperationStore.open(p)`."""
 
     def __init__(self, db: SqliteDatabase, clock: Callable[[], str] = utc_now_iso) -> None:
-        self._db = db
+        super().__init__(db)
         self._clock = clock
 
     @classmethod
@@ -297,23 +291,8 @@ class SqliteOperationStore(OperationStore):
         )
         return cls(db, clock)
 
-    @property
-    def path(self) -> Path:
-        return self._db.path
-
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[SqliteOperationBatch]:
-        async with self._db.transaction() as conn:
-            batch = SqliteOperationBatch(self._db.name, conn, self._clock)
-            try:
-                yield batch
-                await write_positions(conn, batch.staged_positions)
-            finally:
-                batch._end()
-        self._notify_commit()
-
-    async def close(self) -> None:
-        await self._db.close()
+    def _start_batch(self, conn: SqliteConnection) -> SqliteOperationBatch:
+        return SqliteOperationBatch(self._db.name, conn, self._clock)
 
     async def get_since(
         self,
@@ -404,10 +383,6 @@ class SqliteOperationStore(OperationStore):
             ),
         )
         return _page(rows, size, key=lambda stored: stored.index)
-
-    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
-        async with self._db.snapshot() as conn:
-            return await read_positions(conn, consumer)
 
 
 def _page(

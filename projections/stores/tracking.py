@@ -26,22 +26,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Generic, NamedTuple, TypeVar
 
 from projections.stores.exceptions import (
     BatchError,
     InvalidPositionError,
     PositionRegressionError,
     PositionTimeoutError,
+    StoreClosedError,
 )
-from projections.stores.sqlite import Migration, SqliteConnection
+from projections.stores.sqlite import Migration, SqliteConnection, SqliteDatabase
+from projections.stores.writer import WriterLock
 
 __all__ = [
     "TRACKING_MIGRATIONS",
     "MemoryPositions",
+    "MemoryTrackedStore",
     "PositionKey",
     "PositionRecorder",
+    "SqliteTrackedStore",
     "TopicPartition",
     "TrackedStore",
     "read_positions",
@@ -229,3 +234,97 @@ async def write_positions(conn: SqliteConnection, staged: Mapping[PositionKey, i
         " DO UPDATE SET next_offset = excluded.next_offset",
         [(c, t, p, offset) for (c, t, p), offset in staged.items()],
     )
+
+
+# --- the two ways a store commits a batch -------------------------------------------------
+
+B = TypeVar("B", bound=PositionRecorder)
+
+
+class MemoryTrackedStore(TrackedStore, Generic[B]):
+    """A tracked store held in this process only; `B` is its batch type.
+
+    A batch commits as in SQLite: its positions are checked (they only move forward) before
+    anything becomes visible, then its rows and positions are taken together and waiters
+    are woken. A batch whose body raises is dropped whole.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._positions = MemoryPositions()
+        self._writer = WriterLock(name)
+        self._closed = False
+
+    @abstractmethod
+    def _start_batch(self) -> B:
+        """A batch over the committed data (called holding the writer)."""
+
+    @abstractmethod
+    def _commit(self, batch: B) -> None:
+        """Make what the batch wrote the committed data (its positions are taken after)."""
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[B]:
+        async with self._writer.hold():
+            self._check_open()
+            batch = self._start_batch()
+            try:
+                yield batch
+                self._positions.check(batch.staged_positions)
+            finally:
+                batch._end()
+            self._commit(batch)
+            self._positions.apply(batch.staged_positions)
+        self._notify_commit()
+
+    async def close(self) -> None:
+        async with self._writer.hold():
+            self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(self.name)
+
+    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
+        self._check_open()
+        return self._positions.read(consumer)
+
+
+class SqliteTrackedStore(TrackedStore, Generic[B]):
+    """A tracked store in one SQLite file (with `TRACKING_MIGRATIONS`); `B` is its batch type.
+
+    A batch is one transaction: its rows, then its positions, commit together or not at all.
+    """
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @abstractmethod
+    def _start_batch(self, conn: SqliteConnection) -> B:
+        """A batch writing through `conn`, the transaction's connection."""
+
+    async def _flush(self, batch: B, conn: SqliteConnection) -> None:
+        """Write what the batch kept back until its end (by default it wrote as it went)."""
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[B]:
+        async with self._db.transaction() as conn:
+            batch = self._start_batch(conn)
+            try:
+                yield batch
+                await self._flush(batch, conn)
+                await write_positions(conn, batch.staged_positions)
+            finally:
+                batch._end()
+        self._notify_commit()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def get_positions(self, consumer: str) -> dict[TopicPartition, int]:
+        async with self._db.snapshot() as conn:
+            return await read_positions(conn, consumer)

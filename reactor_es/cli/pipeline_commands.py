@@ -128,7 +128,6 @@ def _serve(settings: Settings, *, executor: bool, projectors: Sequence[str]) -> 
     bootstrap = bootstrap_for(settings, start_local=True)
 
     async def main() -> None:
-        from projections.service import build_runners
         from reactor_es.executor.service import JobExecutor
         from reactor_es.metrics import start_metrics
 
@@ -140,7 +139,10 @@ def _serve(settings: Settings, *, executor: bool, projectors: Sequence[str]) -> 
         services: list[Any] = []
         if executor:
             services.append(JobExecutor(settings, bootstrap, registry=registry))
-        services.extend(build_runners(settings, bootstrap, registry, list(projectors)))
+        if projectors:  # the executor alone needs nothing from `projections`
+            from projections.service import build_runners
+
+            services.extend(build_runners(settings, bootstrap, registry, list(projectors)))
         for service in services:
             await service.start()
         names = (["executor"] if executor else []) + list(projectors)
@@ -180,29 +182,29 @@ def _client_settings() -> tuple[Settings, str]:
     return settings, bootstrap_for(settings, start_local=False)
 
 
-def _reader_stores(settings: Settings) -> tuple[Any, Any]:
-    from projections.service import open_document_reader, open_job_store
-
-    return open_document_reader(settings), open_job_store(settings)
-
-
 @contextlib.asynccontextmanager
 async def _reactor_session(settings: Settings, bootstrap: str) -> AsyncIterator[Reactor]:
     """A started client with the read stores of the phase; everything closed afterwards."""
-    documents, jobs = await _open_stores(settings)
-    reactor = Reactor(settings, bootstrap, documents=documents, jobs=jobs)
+    async with _read_stores(settings) as (documents, jobs):
+        reactor = Reactor(settings, bootstrap, documents=documents, jobs=jobs)
+        try:
+            await reactor.start()
+            yield reactor
+        finally:
+            await reactor.close()
+
+
+@contextlib.asynccontextmanager
+async def _read_stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
+    """The phase's document reader and job store, both closed afterwards."""
+    from projections.service import open_document_reader, open_job_store
+
+    documents, jobs = await open_document_reader(settings), await open_job_store(settings)
     try:
-        await reactor.start()
-        yield reactor
+        yield documents, jobs
     finally:
-        await reactor.close()
         await documents.close()
         await jobs.close()
-
-
-async def _open_stores(settings: Settings) -> tuple[Any, Any]:
-    documents, jobs = _reader_stores(settings)
-    return await documents, await jobs
 
 
 def _print_job(info: JobInfo) -> None:
@@ -347,12 +349,8 @@ def _doc(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
 
     async def main() -> int:
-        documents, jobs = await _open_stores(settings)
-        try:
+        async with _read_stores(settings) as (documents, _jobs):
             document = await documents.get_document(args.document_id)
-        finally:
-            await documents.close()
-            await jobs.close()
         data = document.to_json()
         shaped = {
             "header": data["header"],
@@ -369,12 +367,8 @@ def _job(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
 
     async def main() -> int:
-        documents, jobs = await _open_stores(settings)
-        try:
+        async with _read_stores(settings) as (_documents, jobs):
             info = await jobs.get_job(args.job_id)
-        finally:
-            await documents.close()
-            await jobs.close()
         if info is None:
             raise ClientError(f"job {args.job_id} not found")
         print(json.dumps(info.to_json(), indent=2))
@@ -418,12 +412,8 @@ def _export(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
 
     async def main() -> int:
-        documents, jobs = await _open_stores(settings)
-        try:
+        async with _read_stores(settings) as (documents, _jobs):
             document = await documents.get_document(args.document_id)
-        finally:
-            await documents.close()
-            await jobs.close()
         write_phd(document, args.file)
         total = sum(len(ops) for ops in document.operations.values())
         print(f"exported {document.id} ({total} operations) to {args.file}")

@@ -496,8 +496,15 @@ def _new_operation(
     document: Document, action: Action, opts: ReducerOptions, index: int, skip: int
 ) -> Operation:
     branch = opts.branch or document.header.branch
+    return _operation_of(document.id, action.scope, branch, action, index, skip)
+
+
+def _operation_of(
+    document_id: str, scope: str, branch: str, action: Action, index: int, skip: int
+) -> Operation:
+    """The operation recording `action`, before `_reduce` sets its hash and error."""
     return Operation.model_construct(
-        id=derive_operation_id(document.id, action.scope, branch, action.id),
+        id=derive_operation_id(document_id, scope, branch, action.id),
         index=index,
         skip=skip,
         timestamp_utc_ms=action.timestamp_utc_ms,
@@ -889,17 +896,7 @@ def _start(
         operations={DOCUMENT_SCOPE: []},
     )
     if stored is None:
-        operation = Operation.model_construct(
-            id=derive_operation_id(header.id, DOCUMENT_SCOPE, header.branch, action.id),
-            index=0,
-            skip=0,
-            timestamp_utc_ms=action.timestamp_utc_ms,
-            hash="",
-            error=None,
-            denied_reason=None,
-            resulting_state=None,
-            action=action,
-        )
+        operation = _operation_of(header.id, DOCUMENT_SCOPE, header.branch, action, 0, 0)
     else:
         operation = stored
     step = _Step(model, replaying=stored is not None, protocol=protocol_version(document, opts))

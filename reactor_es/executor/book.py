@@ -17,7 +17,7 @@ import copy
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from reactor_es.document.materialize import DocumentStream, StreamedOperation
+from reactor_es.document.materialize import DocumentStream
 from reactor_es.document.types import Document, Operation
 from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, RecentOperation
 from reactor_es.registry import DocumentModelRegistry
@@ -103,17 +103,7 @@ class DocumentBook:
     def restore(self, record: OperationRecord, offset: int = -1) -> None:
         """Take one committed operation from the operations topic into the book."""
         operation = record.operation
-        hint = record.header
-        self._stream.apply(
-            StreamedOperation(
-                document_id=record.document_id,
-                document_type=record.document_type,
-                operation=operation,
-                resulting_state=record.resulting_state,
-                name=None if hint is None else hint.name,
-                last_modified_at_utc_iso=None if hint is None else hint.last_modified_at_utc_iso,
-            )
-        )
+        self._stream.apply(record.streamed())
         if offset >= 0:
             self.first_offsets.setdefault(record.document_id, offset)
         # Keep only the last operation of the scope as the stream goes by, so a restore's

@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from reactor_es.config import Settings
-from reactor_es.document.materialize import DocumentStream, StreamedOperation
+from reactor_es.document.materialize import DocumentStream
 from reactor_es.document.types import Document
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook
@@ -255,17 +255,7 @@ async def load_history(
         record = codec.decode_record(message.value, OperationRecord)
         if record.document_id != document_id:
             return
-        hint = record.header
-        stream.apply(
-            StreamedOperation(
-                document_id=document_id,
-                document_type=record.document_type,
-                operation=record.operation,
-                resulting_state=record.resulting_state,
-                name=None if hint is None else hint.name,
-                last_modified_at_utc_iso=None if hint is None else hint.last_modified_at_utc_iso,
-            )
-        )
+        stream.apply(record.streamed())
 
     started = time.perf_counter()
     count, _ = await read_partition(

@@ -1,4 +1,5 @@
-"""A private set of topics per test on the shared broker, plus a running executor."""
+"""A private set of topics per test on the shared broker, plus a running executor, and what
+tests of the CLI and of offsets need around them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 
 from reactor_es.config import Settings
 from reactor_es.executor.service import JobExecutor
+from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.topics import ensure_topics
 
 
@@ -45,3 +48,31 @@ async def running_executor(settings: Settings, bootstrap: str) -> AsyncIterator[
 async def executor(pipeline_settings: Settings, kafka_bootstrap: str) -> AsyncIterator[JobExecutor]:
     async with running_executor(pipeline_settings, kafka_bootstrap) as running:
         yield running
+
+
+def cli_env(settings: Settings, bootstrap: str) -> dict[str, str]:
+    """The environment under which the CLI (which reads its settings from it) uses these."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REACTOR_ES_HOME": str(settings.home),
+        "REACTOR_ES_PHASE": str(settings.phase),
+        "REACTOR_ES_PARTITIONS": str(settings.partitions),
+        "REACTOR_ES_TOPIC_PREFIX": settings.topic_prefix,
+    }
+
+
+def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, bootstrap: str) -> None:
+    """Run the CLI in this process under `settings` (see `cli_env`)."""
+    for name, value in cli_env(settings, bootstrap).items():
+        monkeypatch.setenv(name, value)
+
+
+async def end_offsets(settings: Settings, bootstrap: str, topic: str) -> dict[int, int]:
+    """Last stable offsets, asked of Kafka directly (not through the code under test)."""
+    consumer = make_consumer(settings, bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()

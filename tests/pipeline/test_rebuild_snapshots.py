@@ -24,14 +24,14 @@ from reactor_es.executor.book import DocumentBook
 from reactor_es.executor.partition import PartitionWorker, partition_transactional_id
 from reactor_es.executor.rebuild import compare_books, rebuild_snapshots
 from reactor_es.executor.restore import read_checkpoint, restore_partition
-from reactor_es.kafka.clients import make_consumer, make_producer
+from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.exceptions import ActiveGroupError
 from reactor_es.kafka.operations_log import read_operations
 from reactor_es.kafka.records import JobStatus, SnapshotCheckpoint
 from reactor_es.kafka.topics import TopicNames, document_key, partition_for
 from reactor_es.registry import default_registry
-from tests.pipeline.conftest import running_executor
+from tests.pipeline.conftest import end_offsets, running_executor, use_settings
 
 TODO = "reactor-es/todo-list"
 DOCUMENTS = [f"doc-{n}" for n in range(6)]
@@ -39,16 +39,6 @@ DOCUMENTS = [f"doc-{n}" for n in range(6)]
 
 def add(n: int) -> dict[str, object]:
     return {"type": "ADD_TODO", "input": {"id": f"t{n}", "text": f"item {n}"}, "id": f"act-{n}"}
-
-
-async def end_offsets(settings: Settings, bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = make_consumer(settings, bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
-    finally:
-        await consumer.stop()
 
 
 async def restored_from_snapshots(
@@ -108,16 +98,6 @@ async def damage_checkpoint(settings: Settings, bootstrap: str, document_id: str
             )
     finally:
         await producer.stop()
-
-
-def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, bootstrap: str) -> None:
-    for name, value in {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REACTOR_ES_HOME": str(settings.home),
-        "REACTOR_ES_PARTITIONS": str(settings.partitions),
-        "REACTOR_ES_TOPIC_PREFIX": settings.topic_prefix,
-    }.items():
-        monkeypatch.setenv(name, value)
 
 
 async def test_rebuilt_checkpoints_restore_what_operations_say(

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 
 from projections.comparator import COMPARATOR_FILE, Comparison, ComparisonLog, Divergence
 from projections.runner import ProjectorRunner
@@ -27,11 +26,11 @@ from reactor_es.cli.main import main
 from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.kafka.broker import free_port
-from reactor_es.kafka.clients import make_consumer, make_producer
+from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.records import JobStatus
 from reactor_es.kafka.topics import TopicNames, document_key, partition_for
 from reactor_es.registry import default_registry
-from tests.pipeline.conftest import running_executor
+from tests.pipeline.conftest import end_offsets, running_executor, use_settings
 
 TODO = "reactor-es/todo-list"
 DOCUMENTS = [f"doc-{n}" for n in range(6)]
@@ -53,17 +52,6 @@ async def caught_up(runners: Sequence[ProjectorRunner[Any]]) -> None:
         await runner.wait_caught_up(timeout=60)
 
 
-def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, bootstrap: str) -> None:
-    for name, value in {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REACTOR_ES_HOME": str(settings.home),
-        "REACTOR_ES_PHASE": str(settings.phase),
-        "REACTOR_ES_PARTITIONS": str(settings.partitions),
-        "REACTOR_ES_TOPIC_PREFIX": settings.topic_prefix,
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 async def status_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert await asyncio.to_thread(main, ["status", "--json"]) == 0
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
@@ -73,17 +61,6 @@ async def status_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 async def status_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
     assert await asyncio.to_thread(main, ["status"]) == 0
     return capsys.readouterr().out.splitlines()
-
-
-async def end_offsets(settings: Settings, bootstrap: str, topic: str) -> dict[int, int]:
-    """Last stable offsets, asked of Kafka directly (not through the code under test)."""
-    consumer = make_consumer(settings, bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
-    finally:
-        await consumer.stop()
 
 
 async def test_status_json_reports_the_lag_of_a_burst_with_the_executor_stopped(

@@ -1,15 +1,19 @@
-"""The real Powerhouse exports, read once per session for the store suites."""
+"""Fixtures of the projection suites: the real Powerhouse exports, read once per session for
+the store suites, and pipeline settings on the real broker for the projector suites."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from reactor_es.config import Settings
 from reactor_es.document.phd import read_phd
 from reactor_es.document.types import Document
+from tests.projections.pipeline import make_pipeline_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Where the exports live unless REACTOR_ES_PHD_FIXTURES says otherwise (repo-root relative).
@@ -53,3 +57,11 @@ def phd_exports() -> list[Export]:
         renamed.header.slug = ""
         exports.append(Export(path.name, renamed))
     return exports
+
+
+@pytest.fixture
+async def settings(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Settings:
+    """Settings with topics of the test's own on the real broker (a module may override it)."""
+    return await make_pipeline_settings(kafka_bootstrap, unique_name, tmp_path)

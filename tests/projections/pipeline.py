@@ -9,6 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from projections.legacy_projector import LegacyProjector
+from projections.runner import ProjectorRunner
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from reactor_es.client import Reactor
 from reactor_es.config import Settings
@@ -16,14 +18,16 @@ from reactor_es.document.types import Document, Operation
 from reactor_es.executor.service import JobExecutor
 from reactor_es.kafka.clients import make_producer
 from reactor_es.kafka.operations_log import read_operations
-from reactor_es.kafka.records import JobStatus
+from reactor_es.kafka.records import JobStatus, OperationRecord
 from reactor_es.kafka.topics import ensure_topics
+from reactor_es.registry import default_registry
 
 __all__ = [
     "TODO",
     "assert_same_document",
     "count_rows",
     "executor_documents",
+    "legacy_runner",
     "make_pipeline_settings",
     "raw_producer",
     "write_todo_lists",
@@ -44,6 +48,14 @@ async def make_pipeline_settings(
     )
     await ensure_topics(bootstrap, settings)
     return settings
+
+
+def legacy_runner(
+    settings: Settings, bootstrap: str, projector: LegacyProjector | None = None, **options: object
+) -> ProjectorRunner[OperationRecord]:
+    """A runner of the legacy projector (a fresh one unless `projector` is given)."""
+    projector = projector or LegacyProjector(settings, bootstrap, default_registry())
+    return ProjectorRunner(settings, bootstrap, projector, **options)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

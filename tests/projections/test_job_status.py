@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from reactor_es.kafka.records import JobEvent, JobStatus, OperationRef
 from reactor_es.kafka.topics import TopicNames, job_key
 from reactor_es.registry import default_registry
 from tests.pipeline.conftest import running_executor
-from tests.projections.pipeline import TODO, make_pipeline_settings, raw_producer
+from tests.projections.pipeline import TODO, raw_producer
 
 REFS = (OperationRef("global", 0, 0, "op-0", "h0"), OperationRef("global", 1, 0, "op-1", "h1"))
 
@@ -159,13 +159,6 @@ async def test_another_process_reads_while_a_batch_writes(store: SqliteJobStatus
 
 
 # -- through the broker --------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Settings:
-    return await make_pipeline_settings(kafka_bootstrap, unique_name, tmp_path)
 
 
 def jobs_runner(settings: Settings, bootstrap: str) -> ProjectorRunner[JobEvent]:

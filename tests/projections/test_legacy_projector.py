@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -29,24 +28,10 @@ from tests.projections.pipeline import (
     assert_same_document,
     count_rows,
     executor_documents,
-    make_pipeline_settings,
+    legacy_runner,
     raw_producer,
     write_todo_lists,
 )
-
-
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Settings:
-    return await make_pipeline_settings(kafka_bootstrap, unique_name, tmp_path)
-
-
-def legacy_runner(
-    settings: Settings, bootstrap: str, **options: object
-) -> ProjectorRunner[OperationRecord]:
-    projector = LegacyProjector(settings, bootstrap, default_registry())
-    return ProjectorRunner(settings, bootstrap, projector, **options)  # type: ignore[arg-type]
 
 
 async def test_document_is_read_back_exactly(settings: Settings, kafka_bootstrap: str) -> None:

@@ -32,6 +32,7 @@ from tests.pipeline.conftest import running_executor
 from tests.projections.pipeline import (
     assert_same_document,
     executor_documents,
+    legacy_runner,
     make_pipeline_settings,
     write_todo_lists,
 )
@@ -293,12 +294,6 @@ def operations_runner(settings: Settings, bootstrap: str, **options: Any) -> Pro
         previous_reporter=settings.home / "legacy.db",
     )
     return ProjectorRunner(settings, bootstrap, projector, **options)
-
-
-def legacy_runner(settings: Settings, bootstrap: str) -> ProjectorRunner[Any]:
-    return ProjectorRunner(
-        settings, bootstrap, LegacyProjector(settings, bootstrap, default_registry())
-    )
 
 
 async def test_both_stores_describe_every_document_alike(

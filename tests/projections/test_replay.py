@@ -47,7 +47,7 @@ from reactor_es.kafka.topics import ensure_topics
 from reactor_es.progress import Progress, format_duration
 from reactor_es.registry import default_registry
 from tests.corpus import CORPUS_DOCUMENTS, CORPUS_OPERATIONS, require_phd_dir
-from tests.pipeline.conftest import running_executor
+from tests.pipeline.conftest import cli_env, running_executor, use_settings
 from tests.projections.pipeline import TODO, make_pipeline_settings
 
 STORES = ("legacy", "operations", "jobs")
@@ -89,21 +89,6 @@ async def store_positions(settings: Settings, store: str) -> dict[int, int]:
 async def job_count(settings: Settings) -> int:
     async with await SqliteJobStatusStore.open(settings.home / "jobs.db") as jobs:
         return len(await jobs.times())
-
-
-def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, bootstrap: str) -> None:
-    for name, value in cli_env(settings, bootstrap).items():
-        monkeypatch.setenv(name, value)
-
-
-def cli_env(settings: Settings, bootstrap: str) -> dict[str, str]:
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REACTOR_ES_HOME": str(settings.home),
-        "REACTOR_ES_PHASE": str(settings.phase),
-        "REACTOR_ES_PARTITIONS": str(settings.partitions),
-        "REACTOR_ES_TOPIC_PREFIX": settings.topic_prefix,
-    }
 
 
 async def run_cli(*argv: str) -> int:

@@ -21,7 +21,7 @@ from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec
-from reactor_es.kafka.records import JobEvent, JobStatus, OperationRecord
+from reactor_es.kafka.records import JobEvent, JobStatus
 from reactor_es.kafka.topic_errors import TopicLayoutError
 from reactor_es.kafka.topics import TopicNames, document_key, partition_for
 from reactor_es.registry import default_registry
@@ -31,24 +31,10 @@ from tests.projections.pipeline import (
     assert_same_document,
     count_rows,
     executor_documents,
-    make_pipeline_settings,
+    legacy_runner,
     raw_producer,
     write_todo_lists,
 )
-
-
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Settings:
-    return await make_pipeline_settings(kafka_bootstrap, unique_name, tmp_path)
-
-
-def legacy_runner(
-    settings: Settings, bootstrap: str, projector: LegacyProjector | None = None, **options: object
-) -> ProjectorRunner[OperationRecord]:
-    projector = projector or LegacyProjector(settings, bootstrap, default_registry())
-    return ProjectorRunner(settings, bootstrap, projector, **options)  # type: ignore[arg-type]
 
 
 async def test_undecodable_records_are_logged_and_skipped(
