@@ -94,7 +94,7 @@ def instrument_executor(timings: Timings) -> None:
     from reactor_es.executor.service import JobExecutor
 
     _wrap(timings, AIOKafkaConsumer, "getmany", "consumer.getmany (poll)")
-    _wrap(timings, JobExecutor, "_process", "one poll's batches, all partitions")
+    _wrap(timings, JobExecutor, "_process_partition", "one partition's batch (own task)")
     _wrap(timings, PartitionWorker, "_transaction", "one partition's transaction")
     _wrap(timings, AIOKafkaProducer, "begin_transaction", "  begin_transaction")
     _wrap(timings, AIOKafkaProducer, "send_offsets_to_transaction", "  send_offsets_to_transaction")

@@ -86,7 +86,7 @@ class DocumentStream:
             document.header.revision[scope] = operation.index + 1
             if item.resulting_state is not None:
                 self._pending.setdefault(item.document_id, {})[scope] = item.resulting_state
-        if item.name is not None:
+        if item.name is not None and item.name != document.header.name:
             document.header.name = item.name
         stamp = item.last_modified_at_utc_iso or operation.timestamp_utc_ms
         if stamp > document.header.last_modified_at_utc_iso:

@@ -503,15 +503,12 @@ def _operation_of(
     document_id: str, scope: str, branch: str, action: Action, index: int, skip: int
 ) -> Operation:
     """The operation recording `action`, before `_reduce` sets its hash and error."""
-    return Operation.model_construct(
+    return Operation.trusted(
         id=derive_operation_id(document_id, scope, branch, action.id),
         index=index,
         skip=skip,
         timestamp_utc_ms=action.timestamp_utc_ms,
         hash="",
-        error=None,
-        denied_reason=None,
-        resulting_state=None,
         action=action,
     )
 

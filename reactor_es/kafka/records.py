@@ -116,13 +116,13 @@ def action_to_avro(action: Action, where: str = "action") -> dict[str, Any]:
 
 def action_from_avro(value: Mapping[str, Any], where: str = "action") -> Action:
     # The Avro schema has already checked every field's type: no second validation.
-    return Action.model_construct(
-        id=value["id"],
-        type=value["type"],
-        timestamp_utc_ms=value["timestamp_utc_ms"],
-        scope=value["scope"],
-        input=_load_json(value["input"], f"{where}.input"),
-        context=_load_object(value["context"], f"{where}.context"),
+    return Action.trusted(
+        value["id"],
+        value["type"],
+        value["timestamp_utc_ms"],
+        _load_json(value["input"], f"{where}.input"),
+        value["scope"],
+        _load_object(value["context"], f"{where}.context"),
     )
 
 
@@ -141,7 +141,7 @@ def operation_to_avro(operation: Operation, where: str = "operation") -> dict[st
 
 
 def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> Operation:
-    return Operation.model_construct(
+    return Operation.trusted(
         id=value["id"],
         index=value["index"],
         skip=value["skip"],
@@ -149,7 +149,6 @@ def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> O
         hash=value["hash"],
         error=value["error"],
         denied_reason=value["denied_reason"],
-        resulting_state=None,
         action=action_from_avro(value["action"], f"{where}.action"),
     )
 
