@@ -164,10 +164,7 @@ def _dump_refs(refs: Sequence[OperationRef]) -> str:
 
 
 def _load_refs(text: str) -> tuple[OperationRef, ...]:
-    return tuple(
-        OperationRef(r["scope"], r["index"], r["skip"], r["id"], r["hash"])
-        for r in json.loads(text)
-    )
+    return tuple(OperationRef.from_avro(r) for r in json.loads(text))
 
 
 class JobStatusBatch(PositionRecorder):

@@ -7,7 +7,8 @@ for documents it asks the read stores it is given (the projections).
 
 Requests are checked before anything is sent, as Powerhouse's action creators do: the
 document type must be registered, every action well formed and in one scope, and the input
-valid for the model when the document's type is known. Whatever the client cannot know
+valid for the model when the document's type is known, and every record small enough for
+its topic (`reactor_es.kafka.limits`). Whatever the client cannot know
 (does the document exist now? is the revision still the expected one?) the executor
 decides, failing the job and writing nothing.
 """
@@ -22,18 +23,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import BrokerResponseError
 
 from reactor_es.config import Settings
 from reactor_es.document.actions import create_document_actions, delete_document_action, new_action
+from reactor_es.document.exceptions import InvalidActionInputError
 from reactor_es.document.ids import new_id, utc_now_iso
-from reactor_es.document.reducer import BASE_ACTIONS, validate_action
+from reactor_es.document.reducer import BASE_ACTIONS, check_base_input, validate_action
 from reactor_es.document.state import DOCUMENT_SCOPE
 from reactor_es.document.types import Action, Document, JsonDict, Operation
-from reactor_es.errors import ClientError, JobNotFoundError, JobTimeoutError, MixedScopesError
+from reactor_es.errors import (
+    ClientError,
+    JobNotFoundError,
+    JobTimeoutError,
+    MixedScopesError,
+    PublishError,
+)
 from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
-from reactor_es.kafka.clients import make_consumer, make_producer
+from reactor_es.kafka.clients import make_consumer, make_producer, start_client
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
+from reactor_es.kafka.limits import RecordLimits, read_record_limits
 from reactor_es.kafka.records import (
     UNPARK_CONTROL,
     ActionEnvelope,
@@ -46,7 +56,7 @@ from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry, default_registry
 from reactor_es.subscription import StartPosition, Subscription, subscribe
 
-__all__ = ["ActionLike", "Reactor"]
+__all__ = ["ActionLike", "Reactor", "check_document_id"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,54 @@ def _as_action(item: ActionLike) -> Action:
         action_id=item.get("id"),
         timestamp=item.get("timestampUtcMs"),
     )
+
+
+def _not_text_at(value: Any, path: str = "") -> str | None:
+    """Where (a dotted path, as pydantic names fields) `value` holds a string that is not
+    Unicode text (a lone surrogate, from a `\\ud800` JSON escape or undecodable argv)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "input"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _not_text_at(key, where) or _not_text_at(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for position, item in enumerate(value):
+            found = _not_text_at(item, f"{path}.{position}" if path else str(position))
+            if found is not None:
+                return found
+    return None
+
+
+def _check_text(action: Action) -> None:
+    """Refuse input that cannot be written as UTF-8, naming the field (not the codec)."""
+    where = _not_text_at(action.input)
+    if where is not None:
+        raise InvalidActionInputError(
+            action.type, where, "holds a lone surrogate, which is not valid Unicode text"
+        )
+
+
+def check_document_id(document_id: str) -> None:
+    """A document id a job can carry: not empty, Unicode text."""
+    if not document_id:
+        raise ClientError("document id must not be empty")
+    if _not_text_at(document_id) is not None:
+        raise ClientError(
+            f"document id {document_id!r} is not valid Unicode text (it holds a lone surrogate)"
+        )
+
+
+def _action_types(actions: Sequence[Action]) -> str:
+    """The types of a job's actions, in order, for a message (the first few)."""
+    shown = ", ".join(action.type for action in actions[:5]) or "no actions"
+    return shown if len(actions) <= 5 else f"{shown}, ... {len(actions)} actions in all"
 
 
 def _skips(actions: Sequence[ActionLike]) -> tuple[int, ...]:
@@ -112,6 +170,9 @@ class Reactor:
         self._producer: Any = None
         self._watcher: Any = None
         self._watch_task: asyncio.Task[None] | None = None
+        #: The largest record `actions` and `job-events` take (read at start).
+        self.limits = RecordLimits()
+        self._limits_task: asyncio.Task[RecordLimits] | None = None
         self._jobs: dict[str, JobInfo] = {}
         #: Recent events of jobs this client did not submit (e.g. child jobs seen before
         #: their parent's event), bounded.
@@ -122,11 +183,27 @@ class Reactor:
     # -- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect; from now on the client sees every event of the jobs it submits."""
+        """Connect; from now on the client sees every event of the jobs it submits.
+
+        An unreachable cluster raises `KafkaUnreachable`; whatever was opened is closed.
+        """
+        try:
+            await self._connect()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self) -> None:
+        # The topics' size limits are read while the rest connects (an admin round trip).
+        self._limits_task = asyncio.create_task(
+            read_record_limits(
+                self.settings, self.bootstrap_servers, (self.topics.actions, self.topics.job_events)
+            )
+        )
         self._producer = make_producer(self.settings, self.bootstrap_servers)
-        await self._producer.start()
+        await start_client(self._producer, self.bootstrap_servers)
         self._watcher = make_consumer(self.settings, self.bootstrap_servers, group_id=None)
-        await self._watcher.start()
+        await start_client(self._watcher, self.bootstrap_servers)
         partitions = await self._partitions(self.topics.job_events)
         tps = [TopicPartition(self.topics.job_events, p) for p in partitions]
         self._watcher.assign(tps)
@@ -134,8 +211,13 @@ class Reactor:
         for tp in tps:  # resolve positions now, so no later event is missed
             await self._watcher.position(tp)
         self._watch_task = asyncio.create_task(self._watch())
+        self.limits = await self._limits_task
 
     async def close(self) -> None:
+        if self._limits_task is not None and not self._limits_task.done():
+            self._limits_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._limits_task
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(BaseException):
@@ -170,6 +252,12 @@ class Reactor:
         `initial_state` replaces the model's default initial state (e.g. an import).
         """
         model = self.registry.get(document_type)  # unknown type: refused here
+        if document_id is not None:  # None: a new id; "" is a mistake, not a request for one
+            check_document_id(document_id)
+        if name is not None and _not_text_at(name) is not None:
+            raise ClientError(
+                f"name {name!r} is not valid Unicode text (it holds a lone surrogate)"
+            )
         actions = create_document_actions(
             model, document_id, name=name, slug=slug, initial_state=initial_state
         )
@@ -193,7 +281,8 @@ class Reactor:
         the job fail with a conflict unless the scope is at that revision.
         """
         document_type = document_type or await self._known_type(document_id)
-        built = self.check_actions(document_id, actions, document_type=document_type)
+        # Valid, but not measured here: `_send` measures the very record it publishes.
+        built = self._valid_actions(document_id, actions, document_type=document_type)
         return await self.submit_job(
             document_id,
             built,
@@ -209,14 +298,38 @@ class Reactor:
         *,
         document_type: str | None = None,
     ) -> list[Action]:
-        """The actions, checked as they would be before publishing (raises when refused)."""
+        """The actions, checked as they would be before publishing (raises when refused),
+        the size of the job's record included: a caller checking several jobs before
+        publishing any learns here that one would be too large."""
+        built = self._valid_actions(document_id, actions, document_type=document_type)
+        job = self._envelope(document_id, built, JobKind.MUTATE, built[0].scope, _skips(actions))
+        self.limits.check(
+            f"action record for document {document_id} ({_action_types(built)})",
+            self.topics.actions,
+            document_key(document_id),
+            self.codec.encode_record(job),
+        )
+        return built
+
+    def _valid_actions(
+        self,
+        document_id: str,
+        actions: Sequence[ActionLike],
+        *,
+        document_type: str | None = None,
+    ) -> list[Action]:
+        """The actions, checked as `check_actions` does but for the record's size."""
+        check_document_id(document_id)
         built = [_as_action(item) for item in actions]
         if not built:
             raise ClientError(f"job for document {document_id} has no actions")
         model = self.registry.get(document_type) if document_type is not None else None
         for action in built:
             validate_action(action)
+            _check_text(action)
+            check_base_input(action)  # UNDO count, REDO, scopes...: whatever the document
             if model is not None and action.type not in BASE_ACTIONS:
+                model.check_action(action)
                 model.validate_input(action, model.rules_at(None))
         scopes = sorted({action.scope for action in built})
         if len(scopes) > 1:
@@ -382,40 +495,102 @@ class Reactor:
     ) -> JobInfo:
         if self._producer is None:
             raise ClientError("the client is not started (use `async with Reactor(...)`)")
-        now = utc_now_iso()
-        job = ActionEnvelope(
-            job_id=new_id(),
-            document_id=document_id,
-            scope=scope,
-            kind=kind,
-            actions=actions,
-            created_at_utc_iso=now,
+        job = self._envelope(
+            document_id,
+            actions,
+            kind,
+            scope,
+            skips,
             document_type=document_type,
             expected_revision=expected_revision,
-            client_id=self.client_id,
             meta=meta,
-            skips=tuple(skips) if any(skips) else (),
         )
         pending = JobEvent(
             job_id=job.job_id,
             document_id=document_id,
             status=JobStatus.PENDING,
-            at_utc_iso=now,
+            at_utc_iso=job.created_at_utc_iso,
             source=SOURCE,
         )
-        # Encode both before sending either: a record that cannot be written sends nothing.
+        # Encode and measure both before sending either: a record that cannot be written
+        # sends nothing.
         job_value = self.codec.encode_record(job)
         event_value = self.codec.encode_record(pending)
+        self.limits.check(
+            f"action record for document {document_id} ({_action_types(actions)})",
+            self.topics.actions,
+            document_key(document_id),
+            job_value,
+        )
+        self.limits.check(
+            f"job-event record of job {job.job_id}",
+            self.topics.job_events,
+            job_key(job.job_id),
+            event_value,
+        )
         info = JobInfo.from_event(pending)
         self._jobs[job.job_id] = info
-        sent = await self._producer.send(
-            self.topics.actions, value=job_value, key=document_key(document_id)
-        )
-        marked = await self._producer.send(
-            self.topics.job_events, value=event_value, key=job_key(job.job_id)
-        )
-        await asyncio.gather(sent, marked)
+        try:
+            sent = await self._producer.send(
+                self.topics.actions, value=job_value, key=document_key(document_id)
+            )
+            marked = await self._producer.send(
+                self.topics.job_events, value=event_value, key=job_key(job.job_id)
+            )
+            await asyncio.gather(sent, marked)
+        except Exception as exc:
+            raise await self._not_published(job, exc) from exc
         return info
+
+    def _envelope(
+        self,
+        document_id: str,
+        actions: list[Action],
+        kind: JobKind,
+        scope: str,
+        skips: Sequence[int] = (),
+        **fields: Any,
+    ) -> ActionEnvelope:
+        return ActionEnvelope(
+            job_id=new_id(),
+            document_id=document_id,
+            scope=scope,
+            kind=kind,
+            actions=actions,
+            created_at_utc_iso=utc_now_iso(),
+            client_id=self.client_id,
+            skips=tuple(skips) if any(skips) else (),
+            **fields,
+        )
+
+    async def _not_published(self, job: ActionEnvelope, exc: Exception) -> PublishError:
+        """The error for a job whose records Kafka did not take (one line, no traceback).
+
+        A broker's definite refusal means the action was not written: the PENDING event
+        may have been, so a FAILED event follows it and no job is left pending forever.
+        Anything else (a timeout, say) leaves the job's fate to its status.
+        """
+        text = str(exc)
+        reason = text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
+        where = f"job {job.job_id} for document {job.document_id}"
+        if not (isinstance(exc, BrokerResponseError) and not exc.retriable):
+            return PublishError(f"{where} may not have been published ({reason})")
+        failed = JobEvent(
+            job_id=job.job_id,
+            document_id=job.document_id,
+            status=JobStatus.FAILED,
+            at_utc_iso=utc_now_iso(),
+            source=SOURCE,
+            error=f"not published: {reason}",
+        )
+        self._jobs[job.job_id] = self._jobs[job.job_id].advance(failed)
+        with contextlib.suppress(Exception):
+            await self._producer.send_and_wait(
+                self.topics.job_events,
+                value=self.codec.encode_record(failed),
+                key=job_key(job.job_id),
+            )
+        return PublishError(f"{where} was not published: Kafka refused it ({reason})")
 
     def _follow(self, job_id: str, document_id: str) -> None:
         """Track a job this client did not submit (a child job), keeping what was seen."""

@@ -9,6 +9,7 @@ variables too; the environment wins over the file (`reactor_es.config_file`).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from reactor_es.config_file import config_file_values
 from reactor_es.errors import SettingsError
 
-__all__ = ["ENV_NAMES", "Settings", "log_level_is_set"]
+__all__ = ["ENV_NAMES", "Settings", "check_bootstrap_servers", "log_level_is_set"]
 
 #: Every variable `Settings.from_env` reads: also the keys a `REACTOR_ES_CONFIG` file may hold.
 ENV_NAMES = (
@@ -86,6 +87,36 @@ def log_level_is_set() -> bool:
     return bool(_env("REACTOR_ES_LOG_LEVEL", "").strip())
 
 
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def check_bootstrap_servers(value: str, name: str = "KAFKA_BOOTSTRAP_SERVERS") -> str:
+    """`value` if it is a comma-separated list of `host:port`; else `SettingsError` naming
+    `name` and the entry at fault (aiokafka would raise ValueError or quietly use 9092)."""
+    for raw in value.split(","):
+        entry = raw.strip()
+        host, colon, port = entry.rpartition(":")
+        if not entry:
+            problem = "an entry is empty"
+        elif not colon:
+            problem = f"{entry!r} has no port"
+        elif not _HOST.fullmatch(host):
+            problem = f"{host!r} is not a host name or address"
+        elif not port.isdigit() or not 0 < int(port) <= 65535:
+            problem = f"{port!r} is not a port number (1-65535)"
+        else:
+            continue
+        raise SettingsError(
+            f"{name} must be a comma-separated list of host:port, not {value!r}: {problem}"
+        )
+    return value
+
+
+def _bootstrap(name: str) -> str | None:
+    value = _env(name, "").strip()
+    return check_bootstrap_servers(value, name) if value else None
+
+
 def _port(name: str) -> int | None:
     value = _env(name, "").strip()
     if not value:
@@ -147,7 +178,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "") or None,
+            bootstrap_servers=_bootstrap("KAFKA_BOOTSTRAP_SERVERS"),
             home=Path(_env("REACTOR_ES_HOME", ".reactor-es")),
             topic_prefix=_env("REACTOR_ES_TOPIC_PREFIX", ""),
             partitions=_int("REACTOR_ES_PARTITIONS", 6, minimum=1),

@@ -11,6 +11,7 @@ __all__ = [
     "JobNotFoundError",
     "JobTimeoutError",
     "MixedScopesError",
+    "PublishError",
     "ReactorError",
     "SettingsError",
 ]
@@ -37,6 +38,10 @@ class MixedScopesError(ClientError):
             f"job for document {document_id} has actions in scopes {listed}: "
             "all actions of one job must share one scope"
         )
+
+
+class PublishError(ReactorError):
+    """Kafka did not take a job's record; the message says whether the job may still run."""
 
 
 class JobNotFoundError(ReactorError):

@@ -1,9 +1,12 @@
 """Importing Powerhouse exports through the pipeline, and checking what came out.
 
 Each export becomes a new document with the export's id: one CREATE job (the export's
-name and initial state), then load jobs carrying the export's operations scope by scope
-(each applied under the rules of its recorded era). Then the operations are read back from
-the operations topic and every recorded hash is compared with ours.
+own CREATE_DOCUMENT and UPGRADE_DOCUMENT when it has them, else built from its name and
+initial state), then load jobs carrying the export's operations scope by scope (each
+applied under the rules of its recorded era, keeping its recorded timestamp). Then the
+operations are read back from the operations topic and every recorded hash is compared
+with ours. Exporting the document again gives the file's operations back, with operation
+ids derived as Powerhouse's reactor derives them (below).
 
 Document ids: an export's id is kept unless it is empty or another export of the same
 import already took it (the same document exported at different times): then the document
@@ -15,6 +18,16 @@ Action ids: Powerhouse derives operation ids from action ids, and our executor t
 repeated action id as a retry. Some legacy exports carry empty or repeated action ids (the
 legacy server stored an action twice); those actions get a deterministic replacement id
 (UUID v5 of document, scope and index) so that every recorded operation is applied once.
+These are the only action ids an import does not keep (Powerhouse's own reactor requires
+action ids and drops repeated ones).
+
+Operation ids: derived from document, scope, branch and action id, as for any operation
+(Powerhouse's `deriveOperationId`, which its reactor recomputes for the operations it
+replays or loads). An export written by Powerhouse's reactor comes back with its own
+operation ids; one written by the legacy server, whose ids were free-form, does not, and
+cannot: two different documents of the corpus (one a legacy copy of the other) carry the
+same operation ids, which an operation store keyed by operation id (ours keeps (id, index,
+skip) unique) cannot hold twice.
 """
 
 from __future__ import annotations
@@ -27,15 +40,22 @@ from pathlib import Path
 
 from reactor_es.client import Reactor
 from reactor_es.document.actions import create_document_actions
+from reactor_es.document.model import DocumentModel
 from reactor_es.document.phd import PhdExport
 from reactor_es.document.state import DOCUMENT_SCOPE
-from reactor_es.document.types import Operation
+from reactor_es.document.types import Action, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.jobs import JobInfo
 from reactor_es.kafka.operations_log import read_operations
 from reactor_es.kafka.records import JobKind, JobStatus, OperationRecord
 
-__all__ = ["ImportResult", "import_exports", "plan_document_ids"]
+__all__ = [
+    "ImportResult",
+    "creation_actions",
+    "import_exports",
+    "loaded_operations",
+    "plan_document_ids",
+]
 
 #: Operations per load job: big enough to batch, small enough for one Kafka record.
 LOAD_CHUNK = 200
@@ -94,8 +114,9 @@ def plan_document_ids(exports: Sequence[PhdExport]) -> list[str]:
     return planned
 
 
-def _unique_actions(export: PhdExport, document_id: str) -> dict[str, list[Operation]]:
-    """The export's operations by scope, with empty or repeated action ids replaced."""
+def loaded_operations(export: PhdExport, document_id: str) -> dict[str, list[Operation]]:
+    """The export's operations to load, by scope (the document scope is the creation's),
+    with empty or repeated action ids replaced (see the module docstring)."""
     document = export.document
     seen: set[str] = set()
     out: dict[str, list[Operation]] = {}
@@ -116,10 +137,18 @@ def _unique_actions(export: PhdExport, document_id: str) -> dict[str, list[Opera
     return out
 
 
-async def _submit(reactor: Reactor, export: PhdExport, document_id: str) -> list[JobInfo]:
+def creation_actions(export: PhdExport, document_id: str, model: DocumentModel) -> list[Action]:
+    """The actions of the job that creates the imported document.
+
+    An export that records its own creation (CREATE_DOCUMENT, UPGRADE_DOCUMENT, as
+    Powerhouse's reactor writes them) is created by those very actions, so the document
+    scope keeps its ids, timestamps and inputs. Older exports have none: the creation is
+    built from the header and the initial state, with ids derived from the document id.
+    """
+    recorded = _recorded_creation(export, document_id)
+    if recorded is not None:
+        return recorded
     document = export.document
-    document_type = document.header.document_type
-    model = reactor.registry.get(document_type)
     create = create_document_actions(
         model,
         document_id,
@@ -127,14 +156,37 @@ async def _submit(reactor: Reactor, export: PhdExport, document_id: str) -> list
         initial_state=document.initial_state,
         timestamp=document.header.created_at_utc_iso or None,
     )
-    create = [
+    return [
         action.model_copy(update={"id": _stable_id(document_id, "create", str(position))})
         for position, action in enumerate(create)
     ]
+
+
+def _recorded_creation(export: PhdExport, document_id: str) -> list[Action] | None:
+    """The export's CREATE_DOCUMENT and UPGRADE_DOCUMENT actions, if it has them for this id."""
+    ops = export.document.operations.get(DOCUMENT_SCOPE, [])
+    if len(ops) < 2 or document_id != export.document.id:
+        return None  # a derived id: the recorded inputs name the original one
+    create, upgrade = ops[0].action, ops[1].action
+    if (
+        (ops[0].index, ops[1].index) != (0, 1)
+        or (create.type, upgrade.type) != ("CREATE_DOCUMENT", "UPGRADE_DOCUMENT")
+        or not create.id
+        or not upgrade.id
+        or not isinstance(create.input, dict)
+        or create.input.get("documentId") != document_id
+    ):
+        return None
+    return [create, upgrade]
+
+
+async def _submit(reactor: Reactor, export: PhdExport, document_id: str) -> list[JobInfo]:
+    document_type = export.document.header.document_type
+    create = creation_actions(export, document_id, reactor.registry.get(document_type))
     jobs = [
         await reactor.submit_job(document_id, create, JobKind.CREATE, document_type=document_type)
     ]
-    for operations in _unique_actions(export, document_id).values():
+    for operations in loaded_operations(export, document_id).values():
         for start in range(0, len(operations), LOAD_CHUNK):
             jobs.append(await reactor.load(document_id, operations[start : start + LOAD_CHUNK]))
     return jobs

@@ -89,7 +89,14 @@ class JobInfo:
             "updatedAtUtcIso": self.updated_at_utc_iso,
             "error": self.error,
             "operations": [
-                {"scope": r.scope, "index": r.index, "skip": r.skip, "id": r.id, "hash": r.hash}
+                {
+                    "scope": r.scope,
+                    "index": r.index,
+                    "skip": r.skip,
+                    "id": r.id,
+                    "hash": r.hash,
+                    "error": r.error,
+                }
                 for r in self.operations
             ],
             "children": list(self.children),

@@ -95,11 +95,16 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    settings: Settings, *, stream: TextIO | None = None, quiet_kafka: bool = False
+) -> logging.Handler:
     """Install our handler on the root logger, replacing one a previous call installed.
 
     Other handlers (pytest's, an embedding application's) are left alone. Returns the
-    handler; `stream` is for tests (default: the current stderr).
+    handler; `stream` is for tests (default: the current stderr). `quiet_kafka` keeps
+    aiokafka's own INFO lines (group joins, subscriptions: dozens per start) out, so a
+    service at the default level shows what reactor-es says; an explicit
+    REACTOR_ES_LOG_LEVEL (the CLI passes `quiet_kafka` only without one) shows them all.
     """
     fmt = settings.log_format.strip().lower()
     if fmt not in LOG_FORMATS:
@@ -122,4 +127,5 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING if quiet_kafka else logging.NOTSET)
     return handler

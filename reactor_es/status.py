@@ -20,6 +20,7 @@ what the stores say is still worth showing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,7 +112,8 @@ class ConsumerLag:
         if self.source == "store":
             notes.append(str(self.store) if self.store_exists else f"no store yet at {self.store}")
             if not self.in_phase:
-                notes.append("not in this phase")
+                running = "running, but " if self.members else ""
+                notes.append(f"{running}not in this shell's phase")
         return (
             f"  {self.name:<11} {self.topic:<24} {parts or '(no partitions)'}  total {total}  "
             f"({'; '.join(notes)})"
@@ -154,12 +156,30 @@ class StatusReport:
     #: Jobs per status; None: no job store yet.
     jobs: dict[str, int] | None = None
     comparator: RecordedComparison | None = None
+    #: Projectors whose consumer groups have members now (None: Kafka unreachable).
+    running_projectors: tuple[str, ...] | None = None
+
+    @property
+    def running_phase(self) -> int | None:
+        """The phase the live projector groups imply (the shell's setting may differ)."""
+        running = set(self.running_projectors or ())
+        if {"legacy", "operations"} <= running:
+            return 5
+        if "operations" in running:
+            return 6
+        if "legacy" in running:
+            return 4
+        return None
 
     def to_json(self) -> dict[str, Any]:
         comparator = self.comparator
         return {
             "phase": self.phase,
             "phaseProjectors": list(self.phase_projectors),
+            "runningPhase": self.running_phase,
+            "runningProjectors": None
+            if self.running_projectors is None
+            else list(self.running_projectors),
             "kafka": {"bootstrapServers": self.bootstrap_servers, "error": self.kafka_error},
             "executor": None if self.executor is None else self.executor.to_json(),
             "projectors": {name: lag.to_json() for name, lag in self.projectors.items()},
@@ -190,6 +210,13 @@ class StatusReport:
             f"phase {self.phase}: runs {', '.join(self.phase_projectors)}; READ_READY from "
             f"{self.read_ready_by}; documents from {reads}"
         ]
+        running = self.running_phase
+        if running is not None and running != self.phase:
+            lines.append(
+                f"running: phase {running} (projectors with live members: "
+                f"{', '.join(self.running_projectors or ())}); set REACTOR_ES_PHASE={running} "
+                "to see its stores"
+            )
         if self.kafka_error is not None:
             lines.append(f"kafka: unreachable: {self.kafka_error}")
         else:
@@ -246,6 +273,67 @@ def _lags(
             lag = max(end - start, 0)
         found.append(PartitionLag(partition, end, position, lag))
     return found
+
+
+#: Up to this many offsets behind, the executor's lag is counted record by record.
+MARKER_PROBE_LIMIT = 100
+
+
+async def _without_markers(
+    settings: Settings, bootstrap_servers: str, topic: str, lags: list[PartitionLag]
+) -> list[PartitionLag]:
+    """Lags that count records, not transaction markers.
+
+    The executor writes child jobs to `actions` in its transactions, so a commit marker
+    can sit between its committed offset and the end: a lag of 1 that no record makes.
+    Small lags are read (read_committed) and counted; larger ones keep the offset span.
+    """
+    probe = {
+        lag.partition: lag
+        for lag in lags
+        if lag.lag
+        and lag.position is not None
+        and lag.end is not None
+        and lag.lag <= MARKER_PROBE_LIMIT
+    }
+    if not probe:
+        return lags
+    from aiokafka import TopicPartition as KafkaPartition
+    from aiokafka.errors import KafkaError
+
+    from reactor_es.kafka.clients import make_consumer
+
+    counted: dict[int, int] = {}
+    consumer = make_consumer(settings, bootstrap_servers)
+    try:
+        await consumer.start()
+        tps = {p: KafkaPartition(topic, p) for p in probe}
+        consumer.assign(list(tps.values()))
+        for partition, tp in tps.items():
+            consumer.seek(tp, probe[partition].position or 0)
+        records = dict.fromkeys(probe, 0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        pending = set(probe)
+        while pending and loop.time() < deadline:
+            batches = await consumer.getmany(*(tps[p] for p in pending), timeout_ms=200)
+            for tp, messages in batches.items():
+                end = probe[tp.partition].end or 0
+                records[tp.partition] += sum(1 for m in messages if m.offset < end)
+            for partition in list(pending):
+                if await consumer.position(tps[partition]) >= (probe[partition].end or 0):
+                    pending.discard(partition)
+                    counted[partition] = records[partition]
+    except KafkaError:
+        return lags  # the offset spans stand; status must not fail for a probe
+    finally:
+        await consumer.stop()
+    return [
+        PartitionLag(lag.partition, lag.end, lag.position, counted[lag.partition])
+        if lag.partition in counted
+        else lag
+        for lag in lags
+    ]
 
 
 async def _store_positions(name: str, path: Path, group: str) -> dict[int, int]:
@@ -327,9 +415,14 @@ async def gather_status(
             async with KafkaInspector(settings, bootstrap_servers) as kafka:
                 for topic in {topics.actions, topics.operations, topics.job_events}:
                     extents[topic] = await kafka.extent(topic)
-                groups = [settings.executor_group] + [settings.projector_group(n) for n in shown]
+                groups = [settings.executor_group] + [
+                    settings.projector_group(n) for n in _PROJECTOR_TOPICS
+                ]
                 for group in groups:
                     members[group] = len((await kafka.members(group)).members)
+                report.running_projectors = tuple(
+                    n for n in _PROJECTOR_TOPICS if members[settings.projector_group(n)]
+                )
                 committed = await kafka.committed(settings.executor_group, topics.actions)
                 report.parked, report.unattributed = await _parked(
                     settings, bootstrap_servers, topics.actions_dlq
@@ -346,12 +439,19 @@ async def gather_status(
             return sorted(extent.ends)
         return sorted(set(known) | set(range(settings.partitions)))
 
+    executor_lags = _lags(
+        partitions(topics.actions, committed), extents.get(topics.actions), committed
+    )
+    if bootstrap_servers is not None and report.kafka_error is None:
+        executor_lags = await _without_markers(
+            settings, bootstrap_servers, topics.actions, executor_lags
+        )
     report.executor = ConsumerLag(
         "executor",
         settings.executor_group,
         topics.actions,
         "kafka",
-        _lags(partitions(topics.actions, committed), extents.get(topics.actions), committed),
+        executor_lags,
         members.get(settings.executor_group),
     )
     for name in shown:

@@ -38,7 +38,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from reactor_es.config import Settings
 from reactor_es.document.types import JsonDict, Operation
 from reactor_es.errors import ReactorError
-from reactor_es.kafka.clients import make_consumer
+from reactor_es.kafka.clients import make_consumer, start_client
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
 from reactor_es.kafka.records import HeaderHint, OperationRecord
@@ -213,7 +213,7 @@ class Subscription:
         consumer = make_consumer(self.settings, self.bootstrap_servers, group_id=None)
         self._consumer = consumer
         try:
-            await consumer.start()
+            await start_client(consumer, self.bootstrap_servers)
             partitions = await self._topic_partitions()
             if self.document_id is not None:
                 partitions = [partition_for(self.document_id, len(partitions))]

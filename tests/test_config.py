@@ -98,6 +98,25 @@ def test_bad_values_name_the_variable(
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    "value", ["localhost:9092", " kafka-1.internal:9093, kafka-2.internal:9093 ", "[::1]:9092"]
+)
+def test_bootstrap_lists_of_host_and_port(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", value)
+    assert Settings.from_env().bootstrap_servers == value.strip()
+
+
+def test_a_bootstrap_entry_without_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # aiokafka would quietly use 9092; a misspelt address should not become a long timeout.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "a:9092,broker-2")
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env()
+    assert str(caught.value) == (
+        "KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, "
+        "not 'a:9092,broker-2': 'broker-2' has no port"
+    )
+
+
 def test_config_file_values_with_env_winning(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

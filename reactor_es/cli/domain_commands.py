@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from reactor_es.document.verify import verify_paths
+from reactor_es.document.verify import summary_line, verify_paths
 from reactor_es.registry import default_registry
 
 __all__ = ["register"]
@@ -46,13 +46,18 @@ def list_models(args: argparse.Namespace) -> int:
 
 def verify_exports(args: argparse.Namespace) -> int:
     registry = default_registry()
-    documents = operations = mismatches = 0
-    failed = False
+    documents = operations = mismatches = failed = 0
     for result in verify_paths(args.paths, registry):
         print(result.line(), flush=True)
+        if result.error is not None:  # unreadable, or could not be replayed: not verified
+            failed += 1
+            continue
         documents += 1
         operations += result.operations
         mismatches += len(result.mismatches)
-        failed = failed or result.error is not None
-    print(f"verified: {documents} documents, {operations} operations, {mismatches} mismatches")
+    print(
+        summary_line(
+            "verified", documents, operations, mismatches, failed=failed, not_done="not verified"
+        )
+    )
     return 1 if failed or mismatches else 0

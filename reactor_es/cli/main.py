@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
 
 from reactor_es.config import Settings, log_level_is_set
 from reactor_es.errors import ReactorError
@@ -33,11 +35,29 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (`reactor-es: error: ...`, exit 2).
+
+    Sub-command parsers are of this class too (`add_subparsers` uses the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"reactor-es: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("reactor-es")
+    except metadata.PackageNotFoundError:  # running from a tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reactor-es",
         description="Event-sourced Powerhouse document reactor on Apache Kafka.",
     )
+    parser.add_argument("--version", action="version", version=f"reactor-es {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
@@ -53,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not log_level_is_set() and args.command not in SERVICE_COMMANDS:
             # Client commands print their results; only warnings belong on stderr.
             settings = settings.with_(log_level="WARNING")
-        configure_logging(settings)
+        configure_logging(settings, quiet_kafka=not log_level_is_set())
         code: int = args.handler(args)
     except ReactorError as exc:
         # Expected failures: one clear line, no traceback.
@@ -61,7 +81,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = _kafka_failure(exc)
+        if message is None:
+            raise
+        print(f"reactor-es: error: {message}", file=sys.stderr)
+        return 2
     return code
+
+
+def _kafka_failure(exc: Exception) -> str | None:
+    """One line for an aiokafka error that reached the top (say, the cluster went away
+    after the command had connected); None for anything else, which stays a bug report."""
+    from aiokafka.errors import KafkaError
+
+    if not isinstance(exc, KafkaError):
+        return None
+    return f"Kafka request failed: {str(exc) or type(exc).__name__} (is the broker still up?)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ from typing import Any
 
 from reactor_es.cli.runtime import bootstrap_for, run_async
 from reactor_es.config import Settings
-from reactor_es.errors import ReactorError
+from reactor_es.errors import ReactorError, SettingsError
 from reactor_es.progress import Progress
 from reactor_es.registry import default_registry
 
@@ -98,10 +98,15 @@ def _status(args: argparse.Namespace) -> int:
     from reactor_es.status import gather_status
 
     settings = Settings.from_env()
+    # A configuration error is the user's to fix, not a state to report: exit 2 as every
+    # command does. An unreachable or absent broker is reported in the status instead.
+    settings.kafka_security_options()
     bootstrap: str | None
     problem: str | None = None
     try:
         bootstrap = bootstrap_for(settings, start_local=False)
+    except SettingsError:
+        raise
     except ReactorError as exc:
         bootstrap, problem = None, str(exc)
     report = run_async(lambda: gather_status(settings, bootstrap, kafka_error=problem))

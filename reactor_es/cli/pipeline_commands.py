@@ -17,16 +17,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reactor_es.cli.runtime import bootstrap_for, run_async, run_until_signalled
-from reactor_es.client import Reactor
+from reactor_es.cli.runtime import (
+    bootstrap_for,
+    non_negative_int,
+    run_async,
+    run_until_signalled,
+    seconds,
+)
+from reactor_es.client import Reactor, check_document_id
 from reactor_es.config import Settings
-from reactor_es.document.phd import read_phd, write_phd
-from reactor_es.document.verify import find_exports
-from reactor_es.errors import ClientError, ReactorError
+from reactor_es.document.phd import PhdExport, read_phd, write_phd
+from reactor_es.document.verify import (
+    counted,
+    error_line,
+    find_exports,
+    summary_line,
+    verify_export,
+)
+from reactor_es.errors import ClientError, JobTimeoutError, ReactorError
 from reactor_es.jobs import JobInfo
 from reactor_es.kafka.records import JobStatus
 from reactor_es.kafka.topics import TopicNames, ensure_topics
-from reactor_es.registry import default_registry
+from reactor_es.registry import DocumentModelRegistry, default_registry
 
 __all__ = ["register"]
 
@@ -69,8 +81,16 @@ def register(subparsers: Any) -> None:
     publish.add_argument("--type", dest="action_type", default=None, metavar="TYPE")
     publish.add_argument("--scope", default=None)
     publish.add_argument("--input", dest="input_json", default=None, metavar="JSON")
-    publish.add_argument("--skip", type=int, default=0, help="apply the action with this skip")
-    publish.add_argument("--expected-revision", type=int, default=None)
+    publish.add_argument(
+        "--skip", type=non_negative_int, default=0, help="apply the action with this skip"
+    )
+    publish.add_argument(
+        "--expected-revision",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="fail the job (writing nothing) unless the scope is at revision N",
+    )
     _wait_options(publish)
     publish.set_defaults(handler=_publish)
 
@@ -83,10 +103,22 @@ def register(subparsers: Any) -> None:
     job.set_defaults(handler=_job)
 
     imp = subparsers.add_parser(
-        "import", help="import .phd exports through Kafka and compare every hash"
+        "import",
+        help="import .phd exports through Kafka and compare every hash",
+        description=(
+            "Verify each export offline with our reducers first (as `reactor-es verify`); one "
+            "that does not verify is not published (unless --force). Then publish the rest "
+            "through Kafka, read the operations back and compare every recorded hash. Exit "
+            "status 1 when a file is refused, fails or differs."
+        ),
     )
     imp.add_argument("paths", nargs="+", metavar="PATH")
-    imp.add_argument("--timeout", type=float, default=120.0, help="seconds per job (default 120)")
+    imp.add_argument("--timeout", type=seconds, default=120.0, help="seconds per job (default 120)")
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="publish exports even when their recorded hashes or states do not verify",
+    )
     imp.set_defaults(handler=_import)
 
     export = subparsers.add_parser("export", help="write a document to a .phd file")
@@ -101,7 +133,9 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="wait until the job is readable (READ_READY) or failed",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    parser.add_argument(
+        "--timeout", type=seconds, default=30.0, help="seconds to wait (default 30)"
+    )
 
 
 # -- services ----------------------------------------------------------------------------------
@@ -208,7 +242,9 @@ async def _read_stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
 
 
 def _print_job(info: JobInfo) -> None:
-    refs = ", ".join(f"{r.scope}[{r.index}]" for r in info.operations)
+    refs = ", ".join(
+        f"{r.scope}[{r.index}]" + (f" error: {r.error}" if r.error else "") for r in info.operations
+    )
     text = f"job {info.id} document {info.document_id}: {info.status.value}"
     if refs:
         text += f" ({refs})"
@@ -223,7 +259,10 @@ async def _finish(reactor: Reactor, info: JobInfo, args: argparse.Namespace) -> 
     if not args.wait:
         _print_job(info)
         return info
-    tree = await reactor.wait_for_jobs_tree(info.id, args.timeout, until=JobStatus.READ_READY)
+    try:
+        tree = await reactor.wait_for_jobs_tree(info.id, args.timeout, until=JobStatus.READ_READY)
+    except JobTimeoutError as exc:
+        raise await _explain_timeout(reactor, info, exc) from None
     _print_job(tree[0])
     for child in tree[1:]:
         print("  caused ", end="")
@@ -232,7 +271,29 @@ async def _finish(reactor: Reactor, info: JobInfo, args: argparse.Namespace) -> 
     return failed or tree[0]
 
 
+async def _explain_timeout(reactor: Reactor, info: JobInfo, exc: JobTimeoutError) -> ReactorError:
+    """The timeout, and why when the dead-letter topic knows: the document is parked."""
+    from reactor_es.cli.executor_commands import parked_letters
+
+    try:
+        letters = await parked_letters(
+            reactor.settings, reactor.bootstrap_servers, info.document_id
+        )
+    except ReactorError:  # the cluster went away meanwhile: the timeout is the news
+        return exc
+    if not letters:
+        return exc
+    first = letters[0]
+    return ClientError(
+        f"{exc}: document {info.document_id} is parked (since "
+        f"{first.source_topic}[{first.source_partition}]@{first.source_offset}: {first.reason}); "
+        f"its jobs wait until `reactor-es unpark {info.document_id}`"
+    )
+
+
 def _create(args: argparse.Namespace) -> int:
+    if args.document_id is not None and not args.document_id:
+        raise ClientError("document id must not be empty")
     settings, bootstrap = _client_settings()
     default_registry().get(args.document_type)  # unknown type: refused before connecting
 
@@ -247,6 +308,10 @@ def _create(args: argparse.Namespace) -> int:
     return run_async(main)
 
 
+#: The keys of a line of `reactor-es publish FILE`.
+_LINE_KEYS = ("document", "type", "scope", "input", "skip")
+
+
 def _parse_lines(text: str, source: str) -> list[_Line]:
     lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -259,6 +324,11 @@ def _parse_lines(text: str, source: str) -> list[_Line]:
             raise ClientError(f"{where}: malformed JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(item, dict):
             raise ClientError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        unknown = [key for key in item if key not in _LINE_KEYS]
+        if unknown:
+            raise ClientError(
+                f"{where}: unknown key {unknown[0]!r} (a line has {', '.join(_LINE_KEYS)})"
+            )
         document_id = item.get("document")
         action_type = item.get("type")
         if not isinstance(document_id, str) or not document_id:
@@ -270,7 +340,10 @@ def _parse_lines(text: str, source: str) -> list[_Line]:
             raise ClientError(f"{where}: 'scope' must be a non-empty string")
         action = {"type": action_type, "scope": scope, "input": item.get("input", {})}
         if "skip" in item:
-            action["skip"] = item["skip"]
+            skip = item["skip"]
+            if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+                raise ClientError(f"{where}: 'skip' must be a whole number of at least 0")
+            action["skip"] = skip
         lines.append(_Line(number, document_id, action))
     if not lines:
         raise ClientError(f"{source}: no actions")
@@ -310,9 +383,13 @@ def _publish(args: argparse.Namespace) -> int:
             # Check every line (document known, input valid) before publishing any.
             types: dict[str, str] = {}
             for line in lines:
-                if line.document_id not in types:
-                    types[line.document_id] = await _document_type(reactor, line.document_id)
                 where = f"{source} line {line.number}: " if line.number else ""
+                if line.document_id not in types:
+                    try:
+                        check_document_id(line.document_id)
+                        types[line.document_id] = await _document_type(reactor, line.document_id)
+                    except ReactorError as exc:
+                        raise ClientError(f"{where}{exc}") from None
                 try:
                     reactor.check_actions(
                         line.document_id, [line.action], document_type=types[line.document_id]
@@ -345,11 +422,40 @@ async def _document_type(reactor: Reactor, document_id: str) -> str:
     return document.header.document_type
 
 
+def _store_missing(what: str, path: Path) -> ClientError:
+    return ClientError(
+        f"{what}: the store {path} does not exist yet (REACTOR_ES_HOME is {path.parent}: "
+        "is it the one `reactor-es run` uses?)"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _existing_document_reader(settings: Settings, document_id: str) -> AsyncIterator[Any]:
+    """The phase's document reader, for reading only: a store that does not exist yet is
+    not created (an empty file would only hide the wrong REACTOR_ES_HOME)."""
+    from projections.service import (
+        legacy_store_path,
+        open_document_reader,
+        operation_store_path,
+        phase_plan,
+    )
+
+    from_operations = phase_plan(settings.phase).documents_from == "operations"
+    path = operation_store_path(settings) if from_operations else legacy_store_path(settings)
+    if not path.is_file():
+        raise _store_missing(f"no such document {document_id}", path)
+    documents = await open_document_reader(settings)
+    try:
+        yield documents
+    finally:
+        await documents.close()
+
+
 def _doc(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
 
     async def main() -> int:
-        async with _read_stores(settings) as (documents, _jobs):
+        async with _existing_document_reader(settings, args.document_id) as documents:
             document = await documents.get_document(args.document_id)
         data = document.to_json()
         shaped = {
@@ -367,8 +473,16 @@ def _job(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
 
     async def main() -> int:
-        async with _read_stores(settings) as (_documents, jobs):
+        from projections.service import job_store_path, open_job_store
+
+        path = job_store_path(settings)
+        if not path.is_file():
+            raise _store_missing(f"no such job {args.job_id}", path)
+        jobs = await open_job_store(settings)
+        try:
             info = await jobs.get_job(args.job_id)
+        finally:
+            await jobs.close()
         if info is None:
             raise ClientError(f"job {args.job_id} not found")
         print(json.dumps(info.to_json(), indent=2))
@@ -381,40 +495,93 @@ def _import(args: argparse.Namespace) -> int:
     from reactor_es.importer import import_exports
 
     settings, bootstrap = _client_settings()
+    registry = default_registry()
     exports = []
-    unreadable = []
+    refused = 0
     for path in find_exports(args.paths):
         try:
-            exports.append(read_phd(path))
+            export = read_phd(path)
         except ReactorError as exc:
-            unreadable.append(f"ERROR {path}: {exc}")
+            print(error_line(path, str(exc)), flush=True)
+            refused += 1
+            continue
+        problem = _verification_problem(export, registry)
+        if problem is not None and not args.force:
+            print(error_line(path, problem), flush=True)
+            refused += 1
+            continue
+        exports.append(export)
 
     async def main() -> int:
-        async with Reactor(settings, bootstrap) as reactor:
-            results = await import_exports(reactor, exports, timeout=args.timeout)
-        for line in unreadable:
-            print(line)
-        operations = mismatches = 0
+        results = []
+        if exports:
+            async with Reactor(settings, bootstrap) as reactor:
+                results = await import_exports(reactor, exports, timeout=args.timeout)
+        documents = operations = mismatches = failed = 0
         for result in results:
             print(result.line(), flush=True)
+            if result.error is not None:  # not (completely) imported: not counted
+                failed += 1
+                continue
+            documents += 1
             operations += result.operations
             mismatches += len(result.mismatches)
-        failed = bool(unreadable) or any(r.error is not None for r in results)
         print(
-            f"imported: {len(results)} documents, {operations} operations, {mismatches} mismatches"
+            summary_line(
+                "imported",
+                documents,
+                operations,
+                mismatches,
+                failed=refused + failed,
+                not_done="not imported",
+            )
         )
-        return 1 if failed or mismatches else 0
+        return 1 if refused or failed or mismatches else 0
 
     return run_async(main)
 
 
+def _verification_problem(export: PhdExport, registry: DocumentModelRegistry) -> str | None:
+    """Why an export does not replay to what it records (first difference), or None."""
+    result = verify_export(export, registry)
+    if result.error is not None:
+        return result.error
+    if not result.mismatches:
+        return None
+    more = len(result.mismatches) - 1
+    return (
+        f"does not verify: {result.mismatches[0].describe()}"
+        + (f" (and {counted(more, 'more mismatch')})" if more else "")
+        + "; not imported (--force imports it anyway)"
+    )
+
+
+def _export_target(file: str) -> Path:
+    """Where `export` may write: refused before reading anything when it cannot be."""
+    path = Path(file)
+    if path.is_dir():
+        raise ClientError(f"cannot write {path}: it is a folder (give a file name in it)")
+    if not path.parent.is_dir():
+        raise ClientError(f"cannot write {path}: folder {path.parent} does not exist")
+    return path
+
+
 def _export(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    target = _export_target(args.file)
 
     async def main() -> int:
-        async with _read_stores(settings) as (documents, _jobs):
+        async with _existing_document_reader(settings, args.document_id) as documents:
             document = await documents.get_document(args.document_id)
-        write_phd(document, args.file)
+        data = write_phd(document)
+        existed = target.exists()
+        try:
+            target.write_bytes(data)
+        except OSError as exc:
+            if not existed:
+                with contextlib.suppress(OSError):
+                    target.unlink()  # a partly written file is no export
+            raise ClientError(f"cannot write {target}: {exc.strerror or exc}") from None
         total = sum(len(ops) for ops in document.operations.values())
         print(f"exported {document.id} ({total} operations) to {args.file}")
         return 0

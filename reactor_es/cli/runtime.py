@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import math
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -11,7 +13,7 @@ from typing import TypeVar
 from reactor_es.config import Settings
 from reactor_es.kafka.bootstrap import select_broker
 
-__all__ = ["bootstrap_for", "run_async", "run_until_signalled"]
+__all__ = ["bootstrap_for", "non_negative_int", "run_async", "run_until_signalled", "seconds"]
 
 T = TypeVar("T")
 
@@ -19,6 +21,28 @@ T = TypeVar("T")
 def bootstrap_for(settings: Settings, *, start_local: bool) -> str:
     """The broker to use, in the project's order; services may start the local one."""
     return select_broker(settings, start_local=start_local).bootstrap_servers
+
+
+def seconds(text: str) -> float:
+    """argparse type of a duration: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of a count or revision: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, not {text!r}")
+    return value
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:

@@ -21,8 +21,10 @@ __all__ = [
     "MissingOperationsError",
     "PhdFormatError",
     "ProtocolVersionMissingError",
+    "UnknownActionTypeError",
     "UnknownDocumentTypeError",
     "UnsupportedActionError",
+    "WrongActionScopeError",
 ]
 
 
@@ -42,6 +44,29 @@ class InvalidActionInputError(InvalidActionError):
         self.field = field
         self.problem = problem
         super().__init__(f"invalid input for {action_type}: field '{field}': {problem}")
+
+
+class UnknownActionTypeError(InvalidActionError):
+    """The model has no such action: a typo would otherwise be stored as a no-op for good."""
+
+    def __init__(self, action_type: str, document_type: str, known: tuple[str, ...]) -> None:
+        self.action_type = action_type
+        self.document_type = document_type
+        super().__init__(
+            f"unknown action type '{action_type}' for {document_type} "
+            f"(its actions: {', '.join(known)}; or a base action such as NOOP, UNDO, SET_NAME)"
+        )
+
+
+class WrongActionScopeError(InvalidActionError):
+    """The action names a scope its handler does not act on."""
+
+    def __init__(self, action_type: str, document_type: str, scope: str, wanted: str) -> None:
+        self.action_type = action_type
+        self.scope = scope
+        super().__init__(
+            f"{action_type} of {document_type} acts on the '{wanted}' scope, not '{scope}'"
+        )
 
 
 class MissingOperationsError(DocumentError):

@@ -21,7 +21,11 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reactor_es.document.exceptions import InvalidActionInputError
+from reactor_es.document.exceptions import (
+    InvalidActionInputError,
+    UnknownActionTypeError,
+    WrongActionScopeError,
+)
 from reactor_es.document.types import Action, JsonDict
 
 __all__ = [
@@ -96,10 +100,15 @@ class _ActionSpec:
     input_model: type[BaseModel] | None
     method_name: str
     requires: str | None = None
+    scope: str | None = None
 
 
 def action(
-    action_type: str, input_model: type[InputT] | None = None, *, requires: str | None = None
+    action_type: str,
+    input_model: type[InputT] | None = None,
+    *,
+    requires: str | None = None,
+    scope: str | None = None,
 ) -> Callable[[Any], Any]:
     """Register a model method as the handler of `action_type`.
 
@@ -107,10 +116,14 @@ def action(
     (to mutate in place), the validated input (an instance of `input_model`, or the raw
     JSON when there is none) and the `ReduceContext`. With `requires`, the action exists
     only under rule versions that have that flag; under older rules it is an unknown type.
+    With `scope`, the action acts on that scope only: elsewhere it is refused by the client
+    and, if published anyway, recorded as an errored operation naming the scope.
     """
 
     def decorate(method: Any) -> Any:
-        method.__reactor_action__ = _ActionSpec(action_type, input_model, method.__name__, requires)
+        method.__reactor_action__ = _ActionSpec(
+            action_type, input_model, method.__name__, requires, scope
+        )
         return method
 
     return decorate
@@ -136,6 +149,11 @@ class DocumentModel:
     #: True when every handler raises before its first change: a refused action then leaves
     #: the state untouched, and the base reducer may skip the rollback snapshot.
     validates_before_mutating: ClassVar[bool] = False
+    #: True when handlers may `ctx.emit` signals (a drive's child documents). Whoever carries
+    #: them out may still refuse the action afterwards (a child of an unregistered type), when
+    #: the reducer has already advanced the document: the executor then keeps a copy to put
+    #: back, which models without signals need not pay for.
+    emits_signals: ClassVar[bool] = False
 
     _actions: ClassVar[dict[str, _ActionSpec]]
     _rule_starts_cache: ClassVar[list[datetime]]
@@ -172,6 +190,18 @@ class DocumentModel:
 
     def handles(self, action_type: str) -> bool:
         return action_type in self._actions
+
+    def check_action(self, action: Action) -> None:
+        """Refuse what the model cannot mean: an unknown type or a scope its handler avoids.
+
+        For clients, before publishing: the reducer itself stays lenient, because
+        Powerhouse records unknown types as no-ops and stored history must replay as is.
+        """
+        spec = self._actions.get(action.type)
+        if spec is None:
+            raise UnknownActionTypeError(action.type, self.document_type, self.action_types)
+        if spec.scope is not None and action.scope != spec.scope:
+            raise WrongActionScopeError(action.type, self.document_type, action.scope, spec.scope)
 
     def rules_at(self, timestamp: str | None) -> RuleVersion:
         """The rules in force at `timestamp`; the latest ones when it is None.
@@ -240,6 +270,8 @@ class DocumentModel:
         ctx.rules = self.effective_rules(ctx.rules)
         if spec.requires is not None and not ctx.rules.has(spec.requires):
             return  # the action did not exist yet under these rules
+        if spec.scope is not None and action.scope != spec.scope:
+            raise WrongActionScopeError(action.type, self.document_type, action.scope, spec.scope)
         validated = ctx.validated_input
         if validated is NOT_VALIDATED:
             validated = self.validate_input(action, ctx.rules)

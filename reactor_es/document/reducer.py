@@ -44,7 +44,7 @@ Where we part from Powerhouse, on purpose:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -108,6 +108,7 @@ __all__ = [
     "BaseAction",
     "ReducerOptions",
     "apply_action",
+    "check_base_input",
     "protocol_version",
     "replay_document",
     "replay_operation",
@@ -393,6 +394,32 @@ def _validate_base_input(base: BaseAction, action: Action, *, replaying: bool = 
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "input"
         raise InvalidActionInputError(action.type, where, first["msg"]) from None
+
+
+def check_base_input(action: Action) -> None:
+    """Refuse a fresh base action whose scope or input `apply_action` would refuse whatever
+    the document holds, naming the field: what clients check before publishing. What
+    depends on the document (nothing to undo, no such scope) is left to the reducer."""
+    base = BASE_ACTIONS.get(action.type)
+    if base is None:
+        return
+    _validate_base_input(base, action)
+    if action.type in _REWRITING and action.scope in BASE_SCOPES:
+        raise InvalidActionError(
+            f"invalid action {action.type}: field 'scope': {action.type} is not permitted on "
+            f"the {action.scope} scope"
+        )
+    if action.type == "REDO":  # as `take_redo` reads it, less the legacy bare number
+        count = action.input.get("count")
+        if isinstance(count, bool) or not isinstance(count, int | float) or count != 1:
+            raise InvalidActionInputError(
+                "REDO", "count", f"must be 1 (one operation is redone at a time), not {count!r}"
+            )
+    if action.type == "PRUNE":
+        raise UnsupportedActionError(
+            "PRUNE",
+            "not supported: it re-indexes a scope, which an append-only history cannot follow",
+        )
 
 
 # -- checks ------------------------------------------------------------------------------
@@ -885,7 +912,7 @@ def _start(
         protocol_versions=payload.protocol_versions or {BASE_REDUCER: DEFAULT_PROTOCOL_VERSION},
         meta=payload.meta or {},
     )
-    state = backfill_base_state({})
+    state = _genesis_state()
     document = Document(
         header=header,
         state=state,
@@ -1000,6 +1027,34 @@ def _restore_from_history(document: Document, model: DocumentModel, opts: Reduce
 # -- whole documents ---------------------------------------------------------------------
 
 
+def _genesis_state() -> JsonDict:
+    """The state of a document just created by CREATE_DOCUMENT: the base scopes only.
+
+    The model's initial state arrives with UPGRADE_DOCUMENT (from version 0), as in
+    Powerhouse's reactor, whose executor builds the new document from the action alone.
+    """
+    return backfill_base_state({})
+
+
+def _installs_initial_state(document_ops: Sequence[Operation]) -> bool:
+    """Whether a document-scope history starts with CREATE_DOCUMENT and later installs the
+    initial state with an applied UPGRADE_DOCUMENT from version 0."""
+    if not document_ops or document_ops[0].action.type != "CREATE_DOCUMENT":
+        return False
+    for operation in document_ops[1:]:
+        payload = operation.action.input
+        if (
+            operation.action.type == "UPGRADE_DOCUMENT"
+            and operation.error is None
+            and operation.denied_reason is None
+            and isinstance(payload, Mapping)
+            and payload.get("fromVersion") == 0
+            and payload.get("toVersion") != 0
+        ):
+            return True
+    return False
+
+
 def replay_order(operations: Mapping[str, list[Operation]]) -> Iterator[Operation]:
     """Scope by scope, not interleaved (§1.14); `document` first, since it installs the
     initial state that the other scopes build on."""
@@ -1030,9 +1085,19 @@ def replay_document(
         scope: effective_history(ops, protocol) for scope, ops in document.operations.items()
     }
     header = document.header.model_copy(deep=True)
+    # A history that creates its document replays from what CREATE_DOCUMENT made, so that
+    # its hash is recomputed over the state it was computed over when it was reduced; the
+    # initial state is installed by its UPGRADE_DOCUMENT. Starting from the initial state
+    # instead hashed CREATE_DOCUMENT over a document scope it could not have seen yet (an
+    # export whose initial state has its own `document` scope then failed to verify).
+    start = (
+        _genesis_state()
+        if _installs_initial_state(operations.get(DOCUMENT_SCOPE, []))
+        else document.initial_state
+    )
     rebuilt = Document.model_construct(
         header=header,
-        state=model.copy_state(document.initial_state),
+        state=model.copy_state(start),
         initial_state=model.copy_state(document.initial_state),
         operations={scope: [] for scope in operations},
         clipboard=[],

@@ -23,7 +23,10 @@ __all__ = [
     "Mismatch",
     "ModelLookup",
     "VerificationResult",
+    "counted",
+    "error_line",
     "find_exports",
+    "summary_line",
     "verify_export",
     "verify_paths",
 ]
@@ -141,6 +144,30 @@ def verify_export(export: PhdExport, models: ModelLookup) -> VerificationResult:
             if expected_state.get(scope) != replayed.state.get(scope) or expected != actual:
                 result.mismatches.append(Mismatch("state", scope, None, expected, actual))
     return result
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 document`, `2 documents`, `1 mismatch`, `0 mismatches`."""
+    plural = noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{count} {noun if count == 1 else plural}"
+
+
+def summary_line(
+    verb: str, documents: int, operations: int, mismatches: int, *, failed: int = 0, not_done: str
+) -> str:
+    """The last line of `verify` and `import`: only files that went through are counted;
+    `failed` files (unreadable, refused, failed) are said apart, e.g. "2 files not imported"."""
+    text = (
+        f"{verb}: {counted(documents, 'document')}, {counted(operations, 'operation')}, "
+        f"{counted(mismatches, 'mismatch')}"
+    )
+    return text + (f"; {counted(failed, 'file')} {not_done}" if failed else "")
+
+
+def error_line(source: str | Path, error: str, *, tag: str = "ERROR") -> str:
+    """`ERROR path: problem`, without the path twice (format errors already start with it)."""
+    where = "" if error.startswith(f"{source}:") else f"{source}: "
+    return f"{tag} {where}{error}"
 
 
 def find_exports(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -49,6 +49,7 @@ def _recent(operation: Operation) -> RecentOperation:
         operation.id,
         operation.hash,
         operation.timestamp_utc_ms,
+        operation.error,
     )
 
 
@@ -68,6 +69,9 @@ class DocumentBook:
         self.trimmed: set[str] = set()
         #: Documents changed since the last snapshot checkpoint.
         self.dirty: set[str] = set()
+        #: The operations offset each document's latest stored snapshot covers (a snapshot
+        #: too large to store is skipped: restores then read its document from here on).
+        self.snapshot_offsets: dict[str, int] = {}
         self.operations_restored = 0
 
     def __len__(self) -> int:
@@ -94,6 +98,7 @@ class DocumentBook:
         )
         self._stream.documents[header.id] = document
         self.trimmed.add(header.id)
+        self.snapshot_offsets[header.id] = snapshot.source_offset
         if snapshot.first_offset >= 0:
             self.first_offsets[header.id] = snapshot.first_offset
         applied = self._applied.setdefault(header.id, OrderedDict())

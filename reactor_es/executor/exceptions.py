@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from reactor_es.errors import ReactorError
 
-__all__ = ["ExecutorError", "RevisionConflictError", "SnapshotRebuildError"]
+__all__ = [
+    "ExecutorError",
+    "RevisionConflictError",
+    "SnapshotRebuildError",
+    "UnrecoverableJobError",
+]
 
 
 class ExecutorError(ReactorError):
@@ -27,3 +32,12 @@ class RevisionConflictError(ReactorError):
             f"revision conflict on document {document_id} scope {scope}: the job expected "
             f"revision {expected}, the document is at revision {actual}"
         )
+
+
+class UnrecoverableJobError(RuntimeError):
+    """A job was refused after it had changed a document in place, with no copy to put back.
+
+    Only a model that emits signals without declaring `emits_signals` gets here. Deliberately
+    not a `ReactorError`: the partition takes it for an executor failure, parks the job and
+    rebuilds its documents from the committed topics, the one exact rollback left.
+    """

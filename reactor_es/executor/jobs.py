@@ -1,8 +1,9 @@
 """Running one job against a book of documents: pure, no Kafka.
 
 A job is all or nothing. Every action is applied in order; if any is refused (bad input,
-unknown document or type, a deleted document, a revision conflict) the job fails, the
-document is put back as it was and no operation is published. A model handler that raises
+unknown document or type, a deleted document, a revision conflict, a drive signal naming
+a child document type that is not registered) the job fails, the document is put back as
+it was and no operation is published: no index is used up. A model handler that raises
 is not a refusal: Powerhouse records it as an operation with `error`, and so do we.
 
 Retries are safe: an action whose id the document has already applied is not applied
@@ -32,7 +33,7 @@ from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Action, Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook, copy_document
-from reactor_es.executor.exceptions import RevisionConflictError
+from reactor_es.executor.exceptions import RevisionConflictError, UnrecoverableJobError
 from reactor_es.executor.signals import COPY_CONTROL, ENSURE_META_KEY, copy_job, follow_up_jobs
 from reactor_es.kafka.records import (
     LOAD_META_KEY,
@@ -103,6 +104,7 @@ class JobRunner:
     def _run(self, job: ActionEnvelope) -> JobOutcome:
         registry = self.book.registry
         document = self.book.document(job.document_id)
+        existed = document is not None
         meta = job.meta or {}
         ensure = bool(meta.get(ENSURE_META_KEY))
         if meta.get("control") == COPY_CONTROL:
@@ -136,9 +138,14 @@ class JobRunner:
 
         timestamps = _load_timestamps(job)
         rewrites = any(a.type in HISTORY_ACTIONS for a in job.actions) or any(job.skips)
+        # The reducer edits the document in place. Whatever can refuse the job after an
+        # action was applied needs a copy to put back: a later action, a history rewrite,
+        # or a signal that cannot be carried out (a child document of an unregistered type,
+        # found only once the drive's handler has run). Load jobs raise no signals.
+        signalling = model.emits_signals and timestamps is None
         saved = (
             copy_document(document)
-            if document is not None and (len(job.actions) > 1 or rewrites)
+            if document is not None and (len(job.actions) > 1 or rewrites or signalling)
             else None
         )
         operations: list[OperationRef] = []
@@ -149,15 +156,7 @@ class JobRunner:
             for position, action in enumerate(job.actions):
                 existing = self.book.applied(job.document_id, action.id)
                 if existing is not None:
-                    operations.append(
-                        OperationRef(
-                            existing.scope,
-                            existing.index,
-                            existing.skip,
-                            existing.id,
-                            existing.hash,
-                        )
-                    )
+                    operations.append(existing.ref())
                     continue
                 if timestamps is None or document is None:
                     skip = job.skip_of(position)
@@ -177,15 +176,24 @@ class JobRunner:
                 new.append(applied.operation)
                 signals.extend(applied.signals)
                 records.append(self._record(job, document, applied.operation, applied.state_json))
-        except ReactorError:
+            # Signals become jobs before anything is committed: a signal that cannot be
+            # carried out fails the whole job, as the legacy server refused the operation
+            # when its child document could not be created, and no index is used up.
+            follow_ups: list[ActionEnvelope] = []
+            if signals and document is not None and timestamps is None:
+                follow_ups = follow_up_jobs(job, document, new[-1], signals, registry.get)
+        except ReactorError as exc:
             if saved is not None:
                 self.book.replace(saved)
+            elif new and existed:
+                raise UnrecoverableJobError(
+                    f"job {job.job_id}: {exc}; document {job.document_id} was changed in place "
+                    f"and cannot be put back (does model {model.document_type} emit signals "
+                    "without declaring emits_signals?)"
+                ) from exc
             raise
         if document is not None and new:
             self.book.commit(document, new)
-        follow_ups: list[ActionEnvelope] = []
-        if signals and document is not None and timestamps is None:
-            follow_ups = follow_up_jobs(job, document, new[-1], signals, registry.get)
         return JobOutcome(
             job=job,
             operations=operations,

@@ -9,6 +9,8 @@ letters and the consumed offset: either all of it becomes visible to read_commit
 readers or none of it does.
 
 Poison input parks only its document (see `parking.py`); the partition never stops.
+Every record is measured before it is sent (`reactor_es.kafka.limits`): a job whose output
+Kafka would refuse fails with the sizes in its error, instead of aborting its batch forever.
 
 Every `snapshot_every` operations the worker writes a checkpoint to the compacted
 `snapshots` topic (a snapshot of every document changed since the last one, and a marker
@@ -54,8 +56,9 @@ from reactor_es.executor.restore import (
     restore_partition,
 )
 from reactor_es.kafka.clients import make_producer
-from reactor_es.kafka.codec import RecordCodec
+from reactor_es.kafka.codec import RecordCodec, WireRecord
 from reactor_es.kafka.codec_errors import RecordDecodeError
+from reactor_es.kafka.limits import RecordLimits, RecordTooLargeError
 from reactor_es.kafka.records import ActionEnvelope, JobStatus, SnapshotCheckpoint
 from reactor_es.kafka.topics import TopicNames, document_key, job_key
 from reactor_es.registry import DocumentModelRegistry
@@ -67,6 +70,9 @@ log = logging.getLogger(__name__)
 SOURCE = "executor"
 #: Operations between two snapshot checkpoints of a partition.
 DEFAULT_SNAPSHOT_EVERY = 2000
+#: Longest error or reason text put in a job event or a dead-letter header: a model's error
+#: may quote a huge input, and the record carrying it must still fit.
+MAX_REASON_CHARS = 2000
 
 
 def partition_transactional_id(group_id: str, actions_topic: str, partition: int) -> str:
@@ -98,6 +104,16 @@ class _Input:
     offset: int
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One record a job publishes, encoded and measured before anything is sent."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None
+
+
 class PartitionWorker:
     """Processes the batches of one `actions` partition inside Kafka transactions."""
 
@@ -113,8 +129,11 @@ class PartitionWorker:
         group_id: str,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         idempotency_window: int = DEFAULT_IDEMPOTENCY_WINDOW,
+        limits: RecordLimits | None = None,
     ) -> None:
         self.settings = settings
+        #: The largest record each topic takes (Kafka's defaults unless the caller read them).
+        self.limits = limits or RecordLimits()
         self.snapshot_every = snapshot_every
         self.idempotency_window = idempotency_window
         self.bootstrap_servers = bootstrap_servers
@@ -132,6 +151,9 @@ class PartitionWorker:
         self.transactional_id = partition_transactional_id(group_id, topics.actions, partition)
         self._producer: Any = None
         self._needs_restore = False
+        #: Documents whose in-memory state holds a failed job's changes: their next job is a
+        #: barrier (the book is rebuilt from the topics first).
+        self._stale: set[str] = set()
         #: A document whose full history must be loaded before the next job (a barrier).
         self._history_for: str | None = None
         #: Operation records sent in the open transaction: (document id, is creation, future).
@@ -144,6 +166,8 @@ class PartitionWorker:
         self.records_dead_lettered = 0
         self.checkpoints = 0
         self.histories_loaded = 0
+        #: Failed transactions in a row (the same records retried): logged, and backed off.
+        self.failures_in_a_row = 0
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -167,6 +191,7 @@ class PartitionWorker:
             partition=self.partition,
             codec=self.codec,
             snapshots_topic=self.topics.snapshots,
+            min_end=self._operations_end,
         )
         await restore_parking(
             parking,
@@ -180,6 +205,7 @@ class PartitionWorker:
         self.last_restore = report
         metrics.restore_done(report.seconds, report.operations)
         self._needs_restore = False
+        self._stale = set()
         self._history_for = None
         self._operations_end = report.end_offset
         self._since_checkpoint = report.operations
@@ -210,7 +236,8 @@ class PartitionWorker:
 
         On any other Kafka failure the transaction is aborted, the in-memory state is
         rebuilt from the topics and the error is raised: the caller seeks the partition
-        back to its committed offset and the batch is processed again.
+        back to its committed offset and the batch is processed again (`failures_in_a_row`
+        says how often already).
         """
         async with self.lock:
             remaining = list(messages)
@@ -256,27 +283,57 @@ class PartitionWorker:
             await producer.commit_transaction()
             self._committed(touched)
             metrics.batch_done(time.perf_counter() - started)
+            self.failures_in_a_row = 0
             return done
         except ProducerFenced as exc:
             self.state = PartitionState.FENCED
             raise PartitionFenced(
                 f"partition {self.partition}: producer {self.transactional_id} was fenced"
             ) from exc
-        except Exception:
+        except Exception as exc:
             metrics.batch_failed()
-            log.exception("partition %d: batch failed, aborting", self.partition)
+            self._log_failure(messages, exc)
             await self._abort(producer)
             await self.restore()
             raise
 
+    def _log_failure(self, messages: Sequence[Any], exc: Exception) -> None:
+        """Say loudly that a batch failed and will be retried: the same records usually fail
+        the same way, and the partition makes no progress until they stop failing."""
+        self.failures_in_a_row += 1
+        first = messages[0].offset if messages else -1
+        if self.failures_in_a_row == 1:
+            log.exception(
+                "partition %d: batch from %s offset %d failed; aborted, will retry",
+                self.partition,
+                self.tp.topic,
+                first,
+            )
+        else:
+            log.error(
+                "partition %d: batch from %s offset %d failed %d times in a row, the partition "
+                "is stuck until it succeeds: %s: %s",
+                self.partition,
+                self.tp.topic,
+                first,
+                self.failures_in_a_row,
+                type(exc).__name__,
+                exc,
+            )
+
     async def _take(self, producer: Any, job_input: _Input, futures: list[Any]) -> bool:
         """Handle one input inside the open transaction; False means "stop before it"."""
         document_id = key_text(job_input.key)
+        if document_id in self._stale:
+            return False  # a barrier: commit, rebuild the book, then run it
         if document_id is not None and self.parking.is_parked(document_id):
             job = self._peek(job_input)
             if job is not None and (job.meta or {}).get("control") == UNPARK_CONTROL:
                 if self._needs_restore:
                     return False
+                if self._parked_jobs_need_history(document_id):
+                    self._history_for = document_id
+                    return False  # a barrier: load its history, then unpark
                 await self._unpark(producer, job, futures)
                 return True
             await self._dead_letter(
@@ -334,40 +391,57 @@ class PartitionWorker:
             first_offset=self.book.first_offsets.get(document_id, 0),
             codec=self.codec,
             registry=self.registry,
+            min_end=self._operations_end,
         )
         if document is not None:
             self.book.install_history(document)
             self.histories_loaded += 1
 
     async def _checkpoint(self) -> None:
-        """Snapshot every document changed since the last checkpoint, then the marker."""
+        """Snapshot every document changed since the last checkpoint, then the marker.
+
+        A snapshot too large for the topic is not written (with a warning): the marker then
+        sends restores back to where that document's last snapshot ends (or to its creation)
+        and the document stays dirty, so the next checkpoints do the same until it fits.
+        """
         producer = self._producer
         if producer is None or not self.book.dirty:
             self._since_checkpoint = 0
             return
         at = utc_now_iso()
         dirty = sorted(self.book.dirty)
+        covered = self._operations_end - 1
+        written: list[str] = []
+        skipped: list[str] = []
         try:
             await producer.begin_transaction()
             futures = []
             for document_id in dirty:
                 snapshot = self.book.snapshot(
-                    document_id,
-                    partition=self.partition,
-                    source_offset=self._operations_end - 1,
-                    taken_at=at,
+                    document_id, partition=self.partition, source_offset=covered, taken_at=at
                 )
                 if snapshot is None:
                     continue
-                futures.append(
-                    await producer.send(
+                try:
+                    output = self._output(
                         self.topics.snapshots,
-                        value=self.codec.encode_record(snapshot),
-                        key=document_key(document_id),
-                        partition=self.partition,
+                        document_key(document_id),
+                        snapshot,
+                        f"snapshot of document {document_id}",
+                        self.partition,
                     )
-                )
-            marker = SnapshotCheckpoint(self.partition, self._operations_end, len(dirty), at)
+                except RecordTooLargeError as exc:
+                    log.warning(
+                        "partition %d: %s: not written, restores read its operations instead",
+                        self.partition,
+                        exc,
+                    )
+                    skipped.append(document_id)
+                    continue
+                futures.append(await self._send(producer, output))
+                written.append(document_id)
+            start = min([self._operations_end, *map(self._replay_from, skipped)])
+            marker = SnapshotCheckpoint(self.partition, start, len(written), at)
             futures.append(
                 await producer.send(
                     self.topics.snapshots,
@@ -387,15 +461,24 @@ class PartitionWorker:
             log.exception("partition %d: checkpoint failed; will retry later", self.partition)
             await self._abort(producer)
             return
-        self.book.dirty.difference_update(dirty)
+        self.book.dirty.difference_update(set(dirty).difference(skipped))
+        self.book.snapshot_offsets.update(dict.fromkeys(written, covered))
         self._since_checkpoint = 0
         self.checkpoints += 1
         log.info(
             "partition %d: checkpoint of %d document(s) at operations offset %d",
             self.partition,
-            len(dirty),
-            self._operations_end,
+            len(written),
+            start,
         )
+
+    def _replay_from(self, document_id: str) -> int:
+        """The operations offset a restore must read a document from when its snapshot is
+        not renewed: after its last snapshot, else from its creation."""
+        last = self.book.snapshot_offsets.get(document_id)
+        if last is not None:
+            return last + 1
+        return max(0, self.book.first_offsets.get(document_id, 0))
 
     def _peek(self, job_input: _Input) -> ActionEnvelope | None:
         try:
@@ -408,25 +491,12 @@ class PartitionWorker:
         return any(job.skips) or any(a.type in HISTORY_ACTIONS for a in job.actions)
 
     async def _publish(self, producer: Any, outcome: JobOutcome, futures: list[Any]) -> None:
-        for record in outcome.records:
-            future = await producer.send(
-                self.topics.operations,
-                value=self.codec.encode_record(record),
-                key=document_key(record.document_id),
-                partition=self.partition,
-            )
-            futures.append(future)
+        outcome, outputs = self._checked(outcome)
+        sent = [await self._send(producer, output) for output in outputs]
+        futures.extend(sent)
+        for record, future in zip(outcome.records, sent, strict=False):  # records come first
             creates = record.operation.action.type == "CREATE_DOCUMENT"
             self._sent.append((record.document_id, creates, future))
-        for follow_up in outcome.follow_ups:
-            futures.append(
-                await producer.send(
-                    self.topics.actions,
-                    value=self.codec.encode_record(follow_up),
-                    key=document_key(follow_up.document_id),
-                )
-            )
-        await self._send_event(producer, futures, outcome)
         self.jobs_done += 1
         metrics.job_done(outcome.status.value, _latency(outcome.job.created_at_utc_iso))
         if outcome.error is not None:
@@ -437,20 +507,101 @@ class PartitionWorker:
                 outcome.error,
             )
 
-    async def _send_event(self, producer: Any, futures: list[Any], outcome: JobOutcome) -> None:
-        events = [outcome.event(utc_now_iso(), SOURCE)]
+    def _checked(self, outcome: JobOutcome) -> tuple[JobOutcome, list[_Output]]:
+        """The job's records, encoded and measured; a job with a record Kafka would refuse
+        fails instead, like a refused job: only its FAILED event is published.
+
+        The reducer has already changed the document in place (a copy before every job
+        would cost every job a third of its time), so a failed job that had operations
+        makes the partition rebuild its documents from the topics after this transaction,
+        before the document's next job; other documents' jobs go on meanwhile.
+        """
+        try:
+            return outcome, self._encode(outcome)
+        except RecordTooLargeError as exc:
+            if outcome.records:
+                log.warning(
+                    "partition %d: job %s failed (%s); rebuilding the partition's documents",
+                    self.partition,
+                    outcome.job.job_id,
+                    exc,
+                )
+                self._needs_restore = True
+                self._stale.add(outcome.job.document_id)
+            failed = JobOutcome(job=outcome.job, error=str(exc))
+            return failed, self._encode(failed)
+
+    def _encode(self, outcome: JobOutcome) -> list[_Output]:
+        """Operations, then child jobs, then job events (`RecordTooLargeError` if one is
+        over its topic's limit)."""
+        outputs = [
+            self._output(
+                self.topics.operations,
+                document_key(record.document_id),
+                record,
+                f"operation record of document {record.document_id} "
+                f"({record.operation.action.type})",
+                self.partition,
+            )
+            for record in outcome.records
+        ]
+        outputs.extend(
+            self._output(
+                self.topics.actions,
+                document_key(child.document_id),
+                child,
+                f"action record of child job {child.job_id} (document {child.document_id})",
+            )
+            for child in outcome.follow_ups
+        )
+        outputs.extend(self._event_outputs(outcome))
+        return outputs
+
+    def _event_outputs(self, outcome: JobOutcome) -> list[_Output]:
+        event = outcome.event(utc_now_iso(), SOURCE)
+        if event.error is not None and len(event.error) > MAX_REASON_CHARS:
+            event = replace(event, error=_clip(event.error))
+        events = [event]
         if outcome.error is None and not outcome.records:
             # Nothing new to project (a retry, a control job, a reused child document):
             # no projector will see this job, and there is nothing it would wait for.
-            events.append(replace(events[0], status=JobStatus.READ_READY))
-        for event in events:
-            futures.append(
-                await producer.send(
-                    self.topics.job_events,
-                    value=self.codec.encode_record(event),
-                    key=job_key(event.job_id),
-                )
+            events.append(replace(event, status=JobStatus.READ_READY))
+        return [
+            self._output(
+                self.topics.job_events, job_key(e.job_id), e, f"job-event record of job {e.job_id}"
             )
+            for e in events
+        ]
+
+    def _output(
+        self, topic: str, key: bytes, record: WireRecord, what: str, partition: int | None = None
+    ) -> _Output:
+        value = self.codec.encode_record(record)
+        self.limits.check(what, topic, key, value)
+        return _Output(topic, key, value, partition)
+
+    async def _send(self, producer: Any, output: _Output) -> Any:
+        return await producer.send(
+            output.topic, value=output.value, key=output.key, partition=output.partition
+        )
+
+    async def _send_event(self, producer: Any, futures: list[Any], outcome: JobOutcome) -> None:
+        for output in self._event_outputs(outcome):
+            futures.append(await self._send(producer, output))
+
+    def _parked_jobs_need_history(self, document_id: str) -> bool:
+        """Whether a parked job rewrites history on a trimmed document: its history must be
+        loaded before the unpark, which cannot stop half-way through the retried jobs."""
+        if not self.book.needs_history(document_id):
+            return False
+        for letter in self.parking.documents.get(document_id, []):
+            try:
+                job = self.codec.decode_record(letter.value, ActionEnvelope)
+            except RecordDecodeError:
+                continue
+            if self._rewrites_history(job):
+                return True
+        return False
 
     async def _unpark(self, producer: Any, control: ActionEnvelope, futures: list[Any]) -> None:
         """Take a document's parked records back and retry them in order."""
@@ -487,7 +638,25 @@ class PartitionWorker:
                 letter.source_partition,
                 letter.source_offset,
             )
-            await self._take(producer, retried, futures)
+            if document_id in self._stale:
+                # A retried job failed after changing the document in memory: the rest must
+                # not run on it. They wait on the dead-letter topic again (the document is
+                # parked) until the book is rebuilt and the document is unparked once more.
+                log.warning("document %s: %s waits again", document_id, letter.describe())
+                await self._dead_letter(
+                    producer, retried, document_id, DeadLetterEvent.QUEUED, futures
+                )
+                continue
+            if not await self._take(producer, retried, futures):
+                # Not expected (history is loaded before an unpark): never lose the job.
+                await self._dead_letter(
+                    producer,
+                    retried,
+                    document_id,
+                    DeadLetterEvent.PARKED,
+                    futures,
+                    "could not be retried in this unpark; unpark the document again",
+                )
         await self._send_event(producer, futures, _control_outcome(control, None))
 
     async def _dead_letter(
@@ -501,6 +670,7 @@ class PartitionWorker:
     ) -> None:
         """Keep a record on the dead-letter topic (with where it came from) and park its
         document; the rest of the partition carries on."""
+        reason = _clip(reason)  # a header of the record: it must fit with the action in it
         self.records_dead_lettered += 1
         metrics.dead_lettered()
         if event is DeadLetterEvent.PARKED:
@@ -562,6 +732,13 @@ def _headers_of(letter: DeadLetter, event: DeadLetterEvent) -> list[tuple[str, b
         source_partition=letter.source_partition,
         source_offset=letter.source_offset,
     )
+
+
+def _clip(text: str) -> str:
+    """At most `MAX_REASON_CHARS` characters of an error or reason, marked when cut."""
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    return f"{text[:MAX_REASON_CHARS]}... ({len(text):,} characters in all)"
 
 
 def _control_outcome(job: ActionEnvelope, problem: str | None) -> JobOutcome:

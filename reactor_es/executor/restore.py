@@ -10,6 +10,7 @@ partition p of `actions-dlq` to learn which documents are parked.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from reactor_es.document.types import Document
 from reactor_es.errors import ReactorError
 from reactor_es.executor.book import DocumentBook
 from reactor_es.executor.parking import ParkingLot
-from reactor_es.kafka.clients import make_consumer
+from reactor_es.kafka.clients import make_consumer, start_client
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, SnapshotCheckpoint
 from reactor_es.kafka.topics import document_key
@@ -38,9 +39,13 @@ __all__ = [
     "read_partition",
     "restore_parking",
     "restore_partition",
+    "stable_end",
 ]
 
 log = logging.getLogger(__name__)
+
+#: How long a read waits for records committed by the caller to become readable.
+SETTLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -67,18 +72,20 @@ async def read_partition(
     handle: Callable[[Any], None],
     *,
     start: int | None = None,
+    min_end: int = 0,
 ) -> tuple[int, int]:
     """Feed every committed record of one partition (from `start`) to `handle`.
 
-    Returns (records read, end offset). Reads up to the last stable offset as of the call.
+    Returns (records read, end offset). Reads up to the last stable offset as of the call,
+    once that has reached `min_end` (see `stable_end`).
     """
     tp = TopicPartition(topic, partition)
     consumer = make_consumer(settings, bootstrap_servers, group_id=None, max_poll_records=10_000)
-    await consumer.start()
+    await start_client(consumer, bootstrap_servers)
     count = 0
     try:
         consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
+        end = await stable_end(consumer, tp, min_end)
         if start is None:
             await consumer.seek_to_beginning(tp)
         else:
@@ -94,6 +101,29 @@ async def read_partition(
     finally:
         await consumer.stop()
     return count, end
+
+
+async def stable_end(consumer: Any, tp: TopicPartition, min_end: int = 0) -> int:
+    """The partition's last stable offset, once it has reached `min_end`.
+
+    A commit returns before the coordinator has written its markers, and until then a
+    read_committed reader stops short of the transaction (most of the time, measured right
+    after a commit on a local broker). A worker rebuilding its documents after its own
+    commit passes the end of what it committed, so that it reads it back.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    end: int = (await consumer.end_offsets([tp]))[tp]
+    while end < min_end:
+        if loop.time() > deadline:
+            raise ReactorError(
+                f"{tp.topic} partition {tp.partition}: records committed up to offset "
+                f"{min_end} are still not readable after {SETTLE_SECONDS:g}s (last stable "
+                f"offset {end})"
+            )
+        await asyncio.sleep(0.01)
+        end = (await consumer.end_offsets([tp]))[tp]
+    return end
 
 
 async def read_checkpoint(
@@ -140,12 +170,20 @@ async def restore_partition(
     partition: int,
     codec: RecordCodec,
     snapshots_topic: str | None = None,
+    min_end: int = 0,
 ) -> RestoreReport:
     """Load the latest snapshots of the partition into `book`, then the operations after
-    them up to the stable end."""
+    them up to the stable end (at least `min_end`).
+
+    A snapshot holds its document's operations up to its `source_offset`; the checkpoint
+    marker may send the read further back than that (to a document whose snapshot was too
+    large to store), and those operations are not applied twice.
+    """
     started = time.perf_counter()
     start = 0
     loaded = 0
+    # Per document key, the last operations offset its snapshot holds.
+    held: dict[bytes, int] = {}
     if snapshots_topic is not None:
         checkpoint, snapshots = await read_checkpoint(
             settings, bootstrap_servers, snapshots_topic, partition, codec
@@ -154,9 +192,12 @@ async def restore_partition(
             start = checkpoint.operations_offset
             for snapshot in snapshots.values():
                 book.load_snapshot(snapshot)
+                held[document_key(snapshot.document_id)] = snapshot.source_offset
             loaded = len(snapshots)
 
     def take(message: Any) -> None:
+        if held and message.offset <= held.get(message.key, -1):
+            return
         try:
             book.restore(codec.decode_record(message.value, OperationRecord), message.offset)
         except ReactorError as exc:
@@ -171,7 +212,13 @@ async def restore_partition(
             )
 
     count, end = await read_partition(
-        settings, bootstrap_servers, operations_topic, partition, take, start=start or None
+        settings,
+        bootstrap_servers,
+        operations_topic,
+        partition,
+        take,
+        start=start or None,
+        min_end=min_end,
     )
     book.finish_restore()
     report = RestoreReport(
@@ -216,7 +263,7 @@ async def read_parking_lot(settings: Settings, bootstrap_servers: str, topic: st
     """Who is parked across every partition of the dead-letter topic (read-only view)."""
     lot = ParkingLot()
     consumer = make_consumer(settings, bootstrap_servers, group_id=None)
-    await consumer.start()
+    await start_client(consumer, bootstrap_servers)
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         if not partitions:
@@ -239,6 +286,7 @@ async def load_history(
     first_offset: int,
     codec: RecordCodec,
     registry: DocumentModelRegistry,
+    min_end: int = 0,
 ) -> Document | None:
     """A document with its whole history, read back from its operations partition.
 
@@ -265,6 +313,7 @@ async def load_history(
         partition,
         take,
         start=first_offset if first_offset > 0 else None,
+        min_end=min_end,
     )
     log.info(
         "loaded the history of document %s (%d records read) in %.3fs",

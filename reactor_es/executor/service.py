@@ -30,12 +30,16 @@ from reactor_es.executor.partition import (
 )
 from reactor_es.kafka.clients import make_consumer
 from reactor_es.kafka.codec import RecordCodec
+from reactor_es.kafka.limits import RecordLimits, read_record_limits
 from reactor_es.kafka.topics import TopicNames, check_topic_layout
 from reactor_es.registry import DocumentModelRegistry, default_registry
 
 __all__ = ["ExecutorStats", "JobExecutor"]
 
 log = logging.getLogger(__name__)
+
+#: Longest pause before a failed batch is retried (the pause doubles from 0.1 s per failure).
+MAX_RETRY_DELAY = 5.0
 
 
 @dataclass
@@ -88,12 +92,17 @@ class JobExecutor:
         self._consumer: Any = None
         self._stopping = asyncio.Event()
         self._stats = ExecutorStats()
+        #: The largest record each topic takes, read at start.
+        self.limits = RecordLimits()
 
     # -- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Check the topic layout (refusing to start on a bad one) and join the group."""
         await check_topic_layout(self.bootstrap_servers, self.topics, self.settings)
+        self.limits = await read_record_limits(
+            self.settings, self.bootstrap_servers, self.topics.all()
+        )
         self._consumer = make_consumer(
             self.settings,
             self.bootstrap_servers,
@@ -199,8 +208,13 @@ class JobExecutor:
             self.workers.pop(worker.tp, None)
             await worker.close()
         except Exception:
-            # The worker aborted and rebuilt its documents: replay from the committed offset.
+            # The worker aborted and rebuilt its documents: replay from the committed offset,
+            # after a pause that grows while the same records keep failing (logged by the
+            # worker), so a lasting failure neither spins nor floods the log.
             self._stats.batch_failures += 1
+            delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** min(worker.failures_in_a_row - 1, 10))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
             with contextlib.suppress(Exception):
                 await self._consumer.seek_to_committed(worker.tp)
 
@@ -251,6 +265,7 @@ class JobExecutor:
             group_id=self.group_id,
             snapshot_every=self.snapshot_every,
             idempotency_window=self.idempotency_window,
+            limits=self.limits,
         )
 
     async def _start_worker(self, worker: PartitionWorker) -> None:

@@ -8,6 +8,11 @@ published in the same transaction as the drive's operation (so it happens exactl
 and only if the operation was committed). A child document is a real document with its
 own CREATE_DOCUMENT/UPGRADE_DOCUMENT operations.
 
+A signal that cannot be carried out (CREATE_CHILD_DOCUMENT of a type no model serves)
+fails the drive's job as a whole: the legacy server ran the signal handlers before it
+stored the operation, so a handler that threw kept the operation out. The job runner
+builds these jobs before it commits the drive's new state, and puts the drive back.
+
 A copy needs the source's state, which only the executor owning the source's partition
 holds: the copy signal goes there first as a control job, which then publishes the new
 document's creation with the source's state as its initial state.

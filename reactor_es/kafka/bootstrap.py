@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from reactor_es.config import Settings
 from reactor_es.kafka.broker import LocalKafkaBroker, port_is_open
-from reactor_es.kafka.exceptions import BrokerError, BrokerUnavailable
+from reactor_es.kafka.exceptions import BrokerSettingError, BrokerUnavailable
 
 __all__ = [
     "COMPOSE_BOOTSTRAP",
@@ -113,7 +113,7 @@ def select_broker(
         return BrokerSelection(settings.bootstrap_servers, "env")
     mode = os.environ.get("REACTOR_ES_BROKER", "auto").strip().lower() or "auto"
     if mode not in {"auto", "local", "docker"}:
-        raise BrokerError(f"REACTOR_ES_BROKER must be auto, local or docker, not {mode!r}")
+        raise BrokerSettingError(f"REACTOR_ES_BROKER must be auto, local or docker, not {mode!r}")
     broker = local_broker(settings)
     if mode != "docker" and broker.is_running():
         return BrokerSelection(broker.bootstrap_servers, "local-running", broker)

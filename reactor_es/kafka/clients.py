@@ -7,14 +7,33 @@ every reader of `operations` and `job-events` reads committed records only.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from reactor_es.config import Settings
+from reactor_es.kafka.exceptions import KafkaUnreachable
 
-__all__ = ["client_options", "make_admin", "make_consumer", "make_producer"]
+__all__ = [
+    "MAX_REQUEST_SIZE",
+    "client_options",
+    "close_client",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "start_client",
+    "unreachable",
+]
+
+
+#: The producers' `max_request_size`: no record larger than this is sent (topics may take less,
+#: see `reactor_es.kafka.limits`).
+MAX_REQUEST_SIZE = 8 * 1024 * 1024
 
 
 def client_options(settings: Settings, bootstrap_servers: str) -> dict[str, Any]:
@@ -34,7 +53,7 @@ def make_producer(
         "enable_idempotence": True,
         "linger_ms": settings.producer_linger_ms,
         "max_batch_size": 256 * 1024,
-        "max_request_size": 8 * 1024 * 1024,
+        "max_request_size": MAX_REQUEST_SIZE,
         **client_options(settings, bootstrap_servers),
     }
     if transactional_id is not None:
@@ -72,3 +91,70 @@ def make_consumer(
 
 def make_admin(settings: Settings, bootstrap_servers: str) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings, bootstrap_servers))
+
+
+def unreachable(
+    bootstrap_servers: str, exc: BaseException, failures: Sequence[str] = ()
+) -> KafkaUnreachable:
+    """Our one-line error for a cluster that could not be reached (`exc` from aiokafka,
+    `failures` what aiokafka logged per address while bootstrapping)."""
+    if failures:
+        reason = "; ".join(dict.fromkeys(failures))  # distinct, in order
+    elif isinstance(exc, KafkaConnectionError) and "Unable to bootstrap" in str(exc):
+        reason = "no broker answered"  # aiokafka's text only lists the resolved addresses
+    else:
+        reason = str(exc) or type(exc).__name__
+    return KafkaUnreachable(bootstrap_servers, reason)
+
+
+class _HeldBootstrapErrors(logging.Filter):
+    """Holds back aiokafka's `Unable connect to "host:port": err` records while a client
+    starts: if the start fails they become the reason of our one-line error instead of
+    an extra ERROR line; if it succeeds they are logged after all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Unable connect to") and len(record.args or ()) == 3:
+            self.held.append(record)
+            return False
+        return True
+
+    def reasons(self, bootstrap_servers: str) -> list[str]:
+        single = len(bootstrap_servers.split(",")) == 1
+        out = []
+        for record in self.held:
+            host, port, err = record.args  # type: ignore[misc]
+            out.append(str(err) if single else f"{host}:{port}: {err}")
+        return out
+
+
+async def start_client(client: Any, bootstrap_servers: str) -> None:
+    """Start a producer, consumer or admin client. When the cluster cannot be reached the
+    client is closed again (no "Unclosed AIOKafka..." at exit) and `KafkaUnreachable`
+    names the address and why."""
+    held = _HeldBootstrapErrors()
+    aiokafka_log = logging.getLogger("aiokafka")
+    aiokafka_log.addFilter(held)
+    try:
+        await client.start()
+    except KafkaError as exc:
+        aiokafka_log.removeFilter(held)
+        await close_client(client)
+        raise unreachable(bootstrap_servers, exc, held.reasons(bootstrap_servers)) from exc
+    except BaseException:
+        aiokafka_log.removeFilter(held)
+        await close_client(client)
+        raise
+    aiokafka_log.removeFilter(held)
+    for record in held.held:  # one address failed, another answered: still worth a line
+        aiokafka_log.handle(record)
+
+
+async def close_client(client: Any) -> None:
+    """Stop a producer or consumer, or close an admin client; errors are ignored."""
+    closing = getattr(client, "stop", None) or client.close
+    with contextlib.suppress(Exception):
+        await closing()

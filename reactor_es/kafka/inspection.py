@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from reactor_es.config import Settings
-from reactor_es.kafka.clients import make_admin, make_consumer
+from reactor_es.kafka.clients import close_client, make_admin, make_consumer, start_client
 from reactor_es.kafka.exceptions import ActiveGroupError, BrokerUnavailable
 
 __all__ = ["GroupMembers", "KafkaInspector", "TopicExtent"]
@@ -84,14 +84,12 @@ class KafkaInspector:
             request_timeout_ms=_REQUEST_TIMEOUT_MS,
         )
         try:
-            await admin.start()
-            await consumer.start()
-        except KafkaError as exc:
-            await _quietly(admin.close())
-            await _quietly(consumer.stop())
-            raise BrokerUnavailable(
-                f"cannot reach Kafka at {self.bootstrap_servers}: {exc}"
-            ) from exc
+            await start_client(admin, self.bootstrap_servers)
+            await start_client(consumer, self.bootstrap_servers)
+        except BaseException:
+            await close_client(admin)
+            await close_client(consumer)
+            raise
         self._admin, self._consumer = admin, consumer
 
     async def close(self) -> None:

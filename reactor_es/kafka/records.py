@@ -363,11 +363,30 @@ class OperationRef:
     skip: int
     id: str
     hash: str
+    #: The reducer's error when the action was recorded as a failed operation: the job
+    #: still succeeds (Powerhouse keeps the operation), so this is where a client sees why.
+    error: str | None = None
 
     @classmethod
     def of(cls, operation: Operation) -> OperationRef:
         return cls(
-            operation.action.scope, operation.index, operation.skip, operation.id, operation.hash
+            operation.action.scope,
+            operation.index,
+            operation.skip,
+            operation.id,
+            operation.hash,
+            operation.error,
+        )
+
+    @classmethod
+    def from_avro(cls, value: Mapping[str, Any]) -> OperationRef:
+        return cls(
+            value["scope"],
+            value["index"],
+            value["skip"],
+            value["id"],
+            value["hash"],
+            value.get("error"),
         )
 
     def to_avro(self) -> dict[str, Any]:
@@ -377,6 +396,7 @@ class OperationRef:
             "skip": self.skip,
             "id": self.id,
             "hash": self.hash,
+            "error": self.error,
         }
 
 
@@ -421,10 +441,7 @@ class JobEvent:
             document_id=value["document_id"],
             status=JobStatus(value["status"]),
             error=value["error"],
-            operations=tuple(
-                OperationRef(r["scope"], r["index"], r["skip"], r["id"], r["hash"])
-                for r in value["operations"]
-            ),
+            operations=tuple(OperationRef.from_avro(r) for r in value["operations"]),
             at_utc_iso=value["at_utc_iso"],
             source=value["source"],
             meta=_load_object(value["meta"], f"job {value['job_id']}: meta"),
@@ -445,6 +462,8 @@ class RecentOperation:
     id: str
     hash: str
     timestamp_utc_ms: str
+    #: The reducer's error, so that a retry is answered as the first attempt was (v3).
+    error: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -455,10 +474,11 @@ class RecentOperation:
             "id": self.id,
             "hash": self.hash,
             "timestamp_utc_ms": self.timestamp_utc_ms,
+            "error": self.error,
         }
 
     def ref(self) -> OperationRef:
-        return OperationRef(self.scope, self.index, self.skip, self.id, self.hash)
+        return OperationRef(self.scope, self.index, self.skip, self.id, self.hash, self.error)
 
     @classmethod
     def from_avro(cls, value: Mapping[str, Any]) -> RecentOperation:
@@ -470,6 +490,7 @@ class RecentOperation:
             value["id"],
             value["hash"],
             value["timestamp_utc_ms"],
+            value.get("error"),
         )
 
 

@@ -35,14 +35,13 @@ from typing import Any, TypeAlias
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import for_code
 from aiokafka.partitioner import murmur2
 
 from reactor_es.config import Settings
-from reactor_es.kafka.clients import make_admin
+from reactor_es.kafka.clients import make_admin, start_client
 from reactor_es.kafka.topic_errors import (
     TopicCreationError,
-    TopicError,
     TopicLayoutError,
     TopicNameError,
 )
@@ -214,13 +213,7 @@ async def _admin(
         admin = make_admin(settings, admin_or_bootstrap)
     else:
         admin = AIOKafkaAdminClient(bootstrap_servers=admin_or_bootstrap, client_id=_CLIENT_ID)
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        await admin.close()
-        raise TopicError(
-            f"cannot reach Kafka at {admin_or_bootstrap} to manage topics: {exc}"
-        ) from exc
+    await start_client(admin, admin_or_bootstrap)  # closes it and raises if unreachable
     try:
         yield admin
     finally:

@@ -39,18 +39,18 @@ class TodoListModel(DocumentModel):
     def initial_state(self) -> JsonDict:
         return {"global": {"items": []}, "local": {}}
 
-    @action("ADD_TODO", AddTodo)
+    @action("ADD_TODO", AddTodo, scope="global")
     def add_todo(self, state: JsonDict, item: AddTodo, ctx: ReduceContext) -> None:
         if any(existing["id"] == item.id for existing in state["items"]):
             raise ValueError(f"to-do '{item.id}' already exists")
         state["items"].append({"id": item.id, "text": item.text, "done": False})
 
-    @action("TOGGLE_TODO", TodoRef)
+    @action("TOGGLE_TODO", TodoRef, scope="global")
     def toggle_todo(self, state: JsonDict, ref: TodoRef, ctx: ReduceContext) -> None:
         found = _find(state, ref.id)
         found["done"] = not found["done"]
 
-    @action("REMOVE_TODO", TodoRef)
+    @action("REMOVE_TODO", TodoRef, scope="global")
     def remove_todo(self, state: JsonDict, ref: TodoRef, ctx: ReduceContext) -> None:
         state["items"].remove(_find(state, ref.id))
 

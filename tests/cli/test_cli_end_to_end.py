@@ -123,7 +123,7 @@ def test_create_publish_read_and_undo(session: Session) -> None:
     job = json.loads(session.ok("job", job_id))
     assert job["status"] == "READ_READY"
     assert job["operations"] == [
-        {"scope": "global", "index": 3, "skip": 1, "id": noop["id"], "hash": ""}
+        {"scope": "global", "index": 3, "skip": 1, "id": noop["id"], "hash": "", "error": None}
     ]
 
 
@@ -229,7 +229,7 @@ def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: P
     out = session.ok("export", "list-exp", str(exported))
     assert out == f"exported list-exp (2 operations) to {exported}\n"
     out = session.ok("verify", str(exported))
-    assert out.splitlines()[-1] == "verified: 1 documents, 2 operations, 0 mismatches"
+    assert out.splitlines()[-1] == "verified: 1 document, 2 operations, 0 mismatches"
     stream = [json.loads(line) for line in session.ok(
         "subscribe", "--document", "list-exp", "--from", "beginning", "--until-end"
     ).splitlines()]  # fmt: skip
@@ -242,3 +242,35 @@ def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: P
     assert status["executor"]["lag"] == 0
     assert status["parked"]["documents"] == 0
     assert status["jobs"]["FAILED"] == 0
+
+
+def test_a_raising_action_is_readable_with_its_error_and_a_typo_is_refused(
+    session: Session,
+) -> None:
+    session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-err", "--wait")
+    add = ["publish", "--document", "list-err", "--type", "ADD_TODO", "--wait", "--input"]
+    session.ok(*add, '{"id": "t1", "text": "milk"}')
+    out = session.ok(*add, '{"id": "t1", "text": "again"}')
+    # Powerhouse keeps the operation (the job succeeds); the line says why nothing changed.
+    assert out.endswith(": READ_READY (global[1] error: to-do 't1' already exists)\n")
+    job = json.loads(session.ok("job", out.split()[1]))
+    assert [(r["index"], r["error"]) for r in job["operations"]] == [
+        (1, "to-do 't1' already exists")
+    ]
+    before = session.doc("list-err")
+    assert before["header"]["revision"]["global"] == 2
+    for args, message in [
+        (
+            ["--type", "ADD_TDOO", "--input", '{"id": "t2"}'],
+            "unknown action type 'ADD_TDOO' for reactor-es/todo-list (its actions: ADD_TODO, "
+            "TOGGLE_TODO, REMOVE_TODO; or a base action such as NOOP, UNDO, SET_NAME)",
+        ),
+        (
+            ["--type", "TOGGLE_TODO", "--scope", "local", "--input", '{"id": "t1"}'],
+            "TOGGLE_TODO of reactor-es/todo-list acts on the 'global' scope, not 'local'",
+        ),
+    ]:
+        result = session.run("publish", "--document", "list-err", *args)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == f"reactor-es: error: {message}\n"
+    assert session.doc("list-err") == before

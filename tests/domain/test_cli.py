@@ -38,7 +38,10 @@ def test_verify_reports_an_unreadable_file(phd_files: list[Path], tmp_path: Path
     lines = done.stdout.splitlines()
     assert done.returncode == 1
     assert lines[1].startswith(f"ERROR     {broken}: not a readable zip archive")
-    assert lines[-1] == f"verified: 2 documents, {_ops(phd_files[0])} operations, 0 mismatches"
+    # The unreadable file is reported, not counted as verified.
+    assert lines[-1] == (
+        f"verified: 1 document, {_ops(phd_files[0])} operations, 0 mismatches; 1 file not verified"
+    )
 
 
 def test_verify_reports_hash_mismatches(phd_files: list[Path], tmp_path: Path) -> None:
@@ -54,7 +57,7 @@ def test_verify_reports_hash_mismatches(phd_files: list[Path], tmp_path: Path) -
     lines = done.stdout.splitlines()
     assert done.returncode == 1
     assert f"1 mismatches (first: hash global index {ops[3].index}: recorded AAAA" in lines[0]
-    assert lines[-1] == f"verified: 1 documents, {len(ops)} operations, 1 mismatches"
+    assert lines[-1] == f"verified: 1 document, {len(ops)} operations, 1 mismatch"
 
 
 def test_models_lists_types_and_versions() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import pytest
 
-from reactor_es.document.actions import new_action
+from reactor_es.document.actions import create_document_actions, new_action
 from reactor_es.document.exceptions import (
     HashMismatchError,
     MissingOperationsError,
     ProtocolVersionMissingError,
 )
+from reactor_es.document.hashing import hash_scope_state
 from reactor_es.document.model import (
     ActionInput,
     DocumentModel,
@@ -27,6 +29,7 @@ from reactor_es.document.reducer import (
     replay_operation,
     replay_order,
 )
+from reactor_es.document.state import base_state
 from reactor_es.document.types import Document, JsonDict, Operation
 from reactor_es.models.todo import TodoListModel
 
@@ -308,3 +311,48 @@ def test_replay_order_puts_the_document_scope_first() -> None:
         "document": [stored(0, "NOOP", {}).model_copy(update={"id": "doc-0"})],
     }
     assert [op.id for op in replay_order(ops)] == ["doc-0", "op-0"]
+
+
+def test_create_document_replays_over_the_state_it_created(todo: TodoListModel) -> None:
+    """An initial state with a `document` scope of its own (many legacy exports have one)
+    is installed by UPGRADE_DOCUMENT: CREATE_DOCUMENT's hash was computed before it, over
+    the new document's base scope, and a replay that recomputes hashes must agree."""
+    initial = {
+        "document": {"version": "1.0.0", "hash": {"algorithm": "sha1", "encoding": "base64"}},
+        "global": {"items": []},
+        "local": {},
+    }
+    create, upgrade = create_document_actions(
+        todo, DOC_ID, initial_state=copy.deepcopy(initial), timestamp=at(0)
+    )
+    document = apply_action(None, create, todo).document
+    apply_action(document, upgrade, todo)
+    apply_action(document, add("t1", "milk", minute=1), todo)
+    created, upgraded = document.operations["document"]
+    assert created.hash == hash_scope_state(base_state()["document"])
+    assert upgraded.hash == hash_scope_state(initial["document"])
+
+    checked: list[tuple[str, str | None]] = []
+    replayed = replay_document(
+        document,
+        todo,
+        options=RECOMPUTE,
+        observer=lambda applied: checked.append((applied.operation.hash, applied.computed_hash)),
+    )
+    assert [computed for _, computed in checked] == [stored for stored, _ in checked]
+    assert replayed.state == document.state
+    assert replayed.initial_state == document.initial_state == {"auth": {}, **initial}
+
+
+def test_a_history_without_its_creation_replays_from_the_initial_state(
+    todo: TodoListModel,
+) -> None:
+    """Legacy exports have no document-scope operations: their replay starts from the file's
+    initial state, as before."""
+    document = new_todo_document(todo)
+    apply_action(document, add("t1", "milk", minute=1), todo)
+    legacy = document.model_copy(
+        update={"operations": {"global": list(document.operations["global"])}}
+    )
+    replayed = replay_document(legacy, todo, options=RECOMPUTE)
+    assert replayed.state["global"] == document.state["global"]

@@ -10,7 +10,11 @@ from __future__ import annotations
 import pytest
 
 from reactor_es.document.actions import create_document_actions, new_action
-from reactor_es.document.exceptions import InvalidActionInputError
+from reactor_es.document.exceptions import (
+    InvalidActionInputError,
+    UnknownActionTypeError,
+    WrongActionScopeError,
+)
 from reactor_es.document.reducer import apply_action, replay_document
 from reactor_es.document.types import Document, Operation
 from reactor_es.models.todo import TodoListModel
@@ -82,6 +86,44 @@ def test_bad_input_is_refused_before_anything_changes() -> None:
     assert str(caught.value) == "invalid input for ADD_TODO: field 'text': Field required"
     assert document.operations["global"] == []
     assert document.header.revision["global"] == 0
+
+
+def test_an_action_in_the_wrong_scope_is_an_errored_operation_naming_the_scope() -> None:
+    """Published anyway (bypassing the client), it is recorded like any raising action."""
+    document = new_list()
+    for scope in ("local", "document"):
+        action = new_action("ADD_TODO", {"id": "t1", "text": "x"}, scope)
+        failed = apply_action(document, action, MODEL).operation
+        assert failed.error == (
+            f"ADD_TODO of reactor-es/todo-list acts on the 'global' scope, not '{scope}'"
+        )
+        assert failed.index == document.operations[scope][-1].index
+    assert document.state["global"] == {"items": []}
+    assert document.state["local"] == {}
+    assert document.operations["global"] == []
+
+
+def test_the_model_tells_clients_what_it_cannot_mean() -> None:
+    MODEL.check_action(new_action("ADD_TODO", {"id": "t1", "text": "x"}))
+    with pytest.raises(UnknownActionTypeError) as unknown:
+        MODEL.check_action(new_action("ADD_TDOO", {}))
+    assert str(unknown.value) == (
+        "unknown action type 'ADD_TDOO' for reactor-es/todo-list (its actions: ADD_TODO, "
+        "TOGGLE_TODO, REMOVE_TODO; or a base action such as NOOP, UNDO, SET_NAME)"
+    )
+    with pytest.raises(WrongActionScopeError) as scoped:
+        MODEL.check_action(new_action("TOGGLE_TODO", {"id": "t1"}, "local"))
+    assert str(scoped.value) == (
+        "TOGGLE_TODO of reactor-es/todo-list acts on the 'global' scope, not 'local'"
+    )
+
+
+def test_an_unknown_action_type_is_a_no_op_operation_as_in_powerhouse() -> None:
+    """Stored history replays as is: the reducer records a type it does not know."""
+    document = new_list()
+    do(document, "ADD_TODO", id="t1", text="buy milk")
+    noop = do(document, "ADD_TDOO", id="t2")
+    assert (noop.index, noop.error, noop.hash) == (1, None, "VhCbyOW0J+zv6axsiAQDiy6Qx5Y=")
 
 
 def test_replaying_the_history_gives_the_same_list() -> None:

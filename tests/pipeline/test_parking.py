@@ -166,3 +166,39 @@ async def test_unparking_a_document_that_is_not_parked_fails_clearly(
         info = await reactor.wait_for_job(job.id, 30)
     assert info.status is JobStatus.FAILED
     assert info.error == "document nobody is not parked"
+
+
+async def test_an_undo_parked_behind_poison_is_retried_with_the_full_history(
+    pipeline_settings: Settings, kafka_bootstrap: str, executor: JobExecutor
+) -> None:
+    """The executor keeps only the last operation of a document in memory; an UNDO needs the
+    whole history, which an unpark loads first (it used to drop such a job silently)."""
+    settings, bootstrap = pipeline_settings, kafka_bootstrap
+    async with Reactor(settings, bootstrap) as reactor:
+        created = await reactor.create_document("reactor-es/todo-list", "doc-u")
+        await reactor.wait_for_job(created.id, 30)
+        for item in ("u1", "u2"):
+            job = await reactor.mutate("doc-u", [add(item, item)])
+            assert (await reactor.wait_for_job(job.id, 30)).status is JobStatus.WRITE_READY
+        await produce_raw(settings, bootstrap, document_key("doc-u"), b"\x00garbage")
+        undo = await reactor.mutate("doc-u", [{"type": "UNDO", "input": {"count": 1}}])
+        await asyncio.sleep(1.0)
+        assert (await reactor.get_job_status(undo.id)).status is JobStatus.PENDING
+
+        released = await reactor.unpark("doc-u", skip_first=True)
+        assert (await reactor.wait_for_job(released.id, 30)).status is JobStatus.READ_READY
+        undone = await reactor.wait_for_job(undo.id, 30)
+        assert undone.status is JobStatus.WRITE_READY
+        assert [(r.scope, r.index, r.skip) for r in undone.operations] == [("global", 2, 1)]
+
+    log = await read_operations(settings, bootstrap, ["doc-u"])
+    global_ops = [r.operation for r in log["doc-u"] if r.scope == "global"]
+    assert [(op.index, op.skip, op.action.type) for op in global_ops] == [
+        (0, 0, "ADD_TODO"),
+        (1, 0, "ADD_TODO"),
+        (2, 1, "NOOP"),
+    ]
+    lot = await read_parking_lot(
+        settings, bootstrap, TopicNames.from_settings(settings).actions_dlq
+    )
+    assert lot.documents == {}

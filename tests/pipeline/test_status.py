@@ -131,9 +131,12 @@ async def test_status_json_reports_the_lag_of_a_burst_with_the_executor_stopped(
         "phase",
         "phaseProjectors",
         "projectors",
+        "runningPhase",
+        "runningProjectors",
     ]
     assert stopped["phase"] == 4
     assert stopped["phaseProjectors"] == ["legacy", "jobs"]
+    assert (stopped["runningPhase"], stopped["runningProjectors"]) == (4, ["legacy", "jobs"])
     assert stopped["kafka"] == {"bootstrapServers": bootstrap, "error": None}
     assert list(stopped["projectors"]) == ["legacy", "jobs"]
     for name, topic in (("legacy", topics.operations), ("jobs", topics.job_events)):
@@ -170,6 +173,76 @@ async def test_status_json_reports_the_lag_of_a_burst_with_the_executor_stopped(
     assert drained["projectors"]["legacy"]["lag"] == 0
     assert drained["jobs"]["READ_READY"] == 36
     assert drained["jobs"]["PENDING"] == 0
+
+
+async def test_status_names_the_phase_the_running_projectors_imply(
+    pipeline_settings: Settings,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A shell left at phase 4 while the system runs phase 5 is told so, not misled."""
+    settings, bootstrap = pipeline_settings, kafka_bootstrap
+    use_settings(monkeypatch, settings, bootstrap)
+    async with projectors(settings, bootstrap, ["legacy", "operations", "jobs"]) as running:
+        await caught_up(running)
+        data = await status_json(capsys)
+        lines = await status_lines(capsys)
+    assert (data["phase"], data["runningPhase"]) == (4, 5)
+    assert data["runningProjectors"] == ["legacy", "operations", "jobs"]
+    assert data["projectors"]["operations"]["inPhase"] is False
+    assert data["projectors"]["operations"]["members"] == 1
+    assert lines[:2] == [
+        "phase 4: runs legacy, jobs; READ_READY from legacy; documents from legacy storage",
+        "running: phase 5 (projectors with live members: legacy, operations, jobs); "
+        "set REACTOR_ES_PHASE=5 to see its stores",
+    ]
+    operations = next(line for line in lines if line.startswith("  operations "))
+    assert operations.endswith(
+        f"(1 member; {settings.home / 'operations.db'}; running, but not in this shell's phase)"
+    )
+
+
+async def test_the_executors_own_commit_markers_are_not_lag(
+    pipeline_settings: Settings,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A drive's file is a child job the executor writes to `actions` in its transaction:
+    the commit marker after it takes an offset that no record fills."""
+    settings, bootstrap = pipeline_settings, kafka_bootstrap
+    topics = TopicNames.from_settings(settings)
+    use_settings(monkeypatch, settings, bootstrap)
+    async with (
+        projectors(settings, bootstrap, ["legacy", "jobs"]) as running,
+        Reactor(settings, bootstrap) as reactor,
+        running_executor(settings, bootstrap),
+    ):
+        created = await reactor.create_document("powerhouse/document-drive", "drive-m")
+        await reactor.wait_for_job(created.id, 30, until=JobStatus.READ_READY)
+        job = await reactor.mutate(
+            "drive-m",
+            [
+                {
+                    "type": "ADD_FILE",
+                    "input": {"id": "f1", "name": "F", "documentType": TODO},
+                }
+            ],
+        )
+        await reactor.wait_for_jobs_tree(job.id, 30)
+        await caught_up(running)
+        for _ in range(50):
+            data = await status_json(capsys)
+            if data["executor"]["lag"] == 0:
+                break
+            await asyncio.sleep(0.2)
+    child = partition_for("f1", settings.partitions)
+    at = {p["partition"]: p for p in data["executor"]["partitions"]}
+    assert at[child]["end"] - at[child]["position"] == 1  # the marker behind the child job...
+    assert data["executor"]["lag"] == 0  # ...which is not counted
+    assert [p["lag"] for p in data["executor"]["partitions"]] == [0, 0, 0]
+    assert topics.actions == data["executor"]["topic"]
 
 
 async def produce_poison(settings: Settings, bootstrap: str, document_id: str) -> int:

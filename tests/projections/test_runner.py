@@ -76,7 +76,7 @@ async def test_undecodable_records_are_logged_and_skipped(
         f"{prefix} {partition} offset {garbage.offset}: value starts with byte 0x67, not the "
         "magic byte 0x00 of the schema-id framing",
         f"{prefix} {partition} offset {wrong_type.offset}: value is a "
-        "reactor_es.JobEvent v1 (schema id 3), expected a reactor_es.OperationRecord",
+        "reactor_es.JobEvent v2 (schema id 9), expected a reactor_es.OperationRecord",
     ]
     assert runner.stats.skipped == 2
     assert runner.stats.records == 4

@@ -34,6 +34,7 @@ class DocumentDriveModel(NodeActions, DriveActions, DocumentModel):
     version: ClassVar[int] = 1
     name: ClassVar[str] = "DocumentDrive"
     extension: ClassVar[str] = EXTENSION
+    emits_signals: ClassVar[bool] = True
 
     def initial_state(self) -> JsonDict:
         return {"global": initial_global_state(), "local": initial_local_state()}
