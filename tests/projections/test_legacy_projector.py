@@ -244,8 +244,11 @@ async def test_restart_resumes_from_sqlite_positions(
         books = executor_documents(executor)
 
     # It read only what the first run had not committed, and stored each operation once.
-    assert second.stats.records == TOTAL_OPS - rows_before
-    assert resumed.stats.duplicates == 0
+    # Positions never pass the first record of a job still open (READ_READY must not be
+    # lost), so the records of a job the crash cut are read again, and skipped as stored:
+    # at most one open job per partition.
+    assert second.stats.records == TOTAL_OPS - rows_before + resumed.stats.duplicates
+    assert resumed.stats.duplicates < 3 * ACTIONS_PER_JOB
     assert resumed.stats.rejected == 0
     assert await count_rows(path) == (TOTAL_OPS, TOTAL_OPS)
     assert reported_before + resumed.stats.jobs_reported == TOTAL_JOBS
