@@ -335,7 +335,8 @@ class StoreComparison:
 
     def summary(self) -> str:
         return (
-            f"{self.compared} {self.what} compared, {self.difference_count} "
+            f"{self.compared} {self.what[:-1] if self.compared == 1 else self.what} compared, "
+            f"{self.difference_count} "
             f"difference{'' if self.difference_count == 1 else 's'}"
         )
 

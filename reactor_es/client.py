@@ -328,6 +328,8 @@ class Reactor:
             validate_action(action)
             _check_text(action)
             check_base_input(action)  # UNDO count, REDO, scopes...: whatever the document
+            if model is not None:
+                model.check_scope(action)
             if model is not None and action.type not in BASE_ACTIONS:
                 model.check_action(action)
                 model.validate_input(action, model.rules_at(None))

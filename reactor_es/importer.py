@@ -75,6 +75,8 @@ class ImportResult:
     mismatches: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: The document was already in `operations` with these very operations: nothing sent.
+    already: bool = False
 
     @property
     def ok(self) -> bool:
@@ -90,8 +92,10 @@ class ImportResult:
             else ""
         )
         text = (
-            f"{status} {self.document_id}{renamed} {self.name or '-'}: {self.operations} "
-            f"operations, {self.compared} hashes compared, {len(self.mismatches)} mismatches"
+            f"{status} {self.document_id}{renamed} {self.name or '-'}: "
+            + ("already imported, " if self.already else "")
+            + f"{self.operations} operations, {self.compared} hashes compared, "
+            f"{len(self.mismatches)} mismatches"
         )
         return text + "".join(f"\n    {m}" for m in self.mismatches[:10])
 
@@ -223,11 +227,27 @@ async def import_exports(
     started = loop.time()
     results = {export.source: ImportResult(export.source) for export in exports}
     submitted: dict[str, list[JobInfo]] = {}
-    for export, document_id in zip(exports, plan_document_ids(exports), strict=True):
+    planned = plan_document_ids(exports)
+    # A document already in the log is compared, not sent again: a re-import must not
+    # depend on whether the executor still remembers every action id (its idempotency
+    # window is bounded), and a different document under the same id must not be touched.
+    existing = await read_operations(reactor.settings, reactor.bootstrap_servers, planned)
+    for export, document_id in zip(exports, planned, strict=True):
         result = results[export.source]
         result.document_id = document_id
         result.original_id = export.document.id
         result.name = export.document.header.name
+        found = existing.get(document_id)
+        if found:
+            _compare(export, found, result)
+            if result.mismatches:
+                result.error = (
+                    f"document {document_id} already exists with other operations "
+                    f"({result.mismatches[0]}); not imported"
+                )
+                result.mismatches = []
+            result.already = True
+            continue
         try:
             submitted[export.source] = await _submit(reactor, export, document_id)
         except ReactorError as exc:
@@ -246,7 +266,7 @@ async def import_exports(
     )
     for export in exports:
         result = results[export.source]
-        if result.error is None:
+        if result.error is None and not result.already:
             _compare(export, by_document.get(result.document_id, []), result)
         result.seconds = loop.time() - started
     return [results[export.source] for export in exports]

@@ -376,6 +376,8 @@ def _publish_lines(args: argparse.Namespace) -> tuple[list[_Line], str]:
 
 def _publish(args: argparse.Namespace) -> int:
     lines, source = _publish_lines(args)
+    if args.expected_revision is not None and len(lines) > 1:
+        raise ClientError(f"--expected-revision is for one action; {source} has {len(lines)} lines")
     settings, bootstrap = _client_settings()
 
     async def main() -> int:
@@ -396,15 +398,28 @@ def _publish(args: argparse.Namespace) -> int:
                     )
                 except ReactorError as exc:
                     raise ClientError(f"{where}{exc}") from None
-            failed = False
-            for line in lines:
-                info = await reactor.mutate(
+            # Publish every line first, then wait: the jobs run side by side, and a timeout
+            # can no longer leave the rest of the file unpublished.
+            published = [
+                await reactor.mutate(
                     line.document_id,
                     [line.action],
                     document_type=types[line.document_id],
                     expected_revision=args.expected_revision,
                 )
-                info = await _finish(reactor, info, args)
+                for line in lines
+            ]
+            failed = False
+            for position, info in enumerate(published):
+                try:
+                    info = await _finish(reactor, info, args)
+                except ReactorError as exc:
+                    if len(published) == 1:
+                        raise
+                    raise ClientError(
+                        f"all {len(published)} jobs were published; waiting for job "
+                        f"{position + 1} ({source} line {lines[position].number}): {exc}"
+                    ) from None
                 failed = failed or info.status is JobStatus.FAILED
             return 1 if failed else 0
 
@@ -517,11 +532,14 @@ def _import(args: argparse.Namespace) -> int:
         if exports:
             async with Reactor(settings, bootstrap) as reactor:
                 results = await import_exports(reactor, exports, timeout=args.timeout)
-        documents = operations = mismatches = failed = 0
+        documents = operations = mismatches = failed = already = 0
         for result in results:
             print(result.line(), flush=True)
             if result.error is not None:  # not (completely) imported: not counted
                 failed += 1
+                continue
+            if result.already:  # the log already holds exactly these operations
+                already += 1
                 continue
             documents += 1
             operations += result.operations
@@ -535,6 +553,7 @@ def _import(args: argparse.Namespace) -> int:
                 failed=refused + failed,
                 not_done="not imported",
             )
+            + (f"; {counted(already, 'document')} already imported, unchanged" if already else "")
         )
         return 1 if refused or failed or mismatches else 0
 

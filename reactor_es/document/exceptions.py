@@ -23,6 +23,7 @@ __all__ = [
     "ProtocolVersionMissingError",
     "UnknownActionTypeError",
     "UnknownDocumentTypeError",
+    "UnknownScopeError",
     "UnsupportedActionError",
     "WrongActionScopeError",
 ]
@@ -55,6 +56,17 @@ class UnknownActionTypeError(InvalidActionError):
         super().__init__(
             f"unknown action type '{action_type}' for {document_type} "
             f"(its actions: {', '.join(known)}; or a base action such as NOOP, UNDO, SET_NAME)"
+        )
+
+
+class UnknownScopeError(InvalidActionError):
+    """The action names a scope the document does not have: it would add one for good."""
+
+    def __init__(self, action_type: str, document_type: str, scope: str, known: list[str]) -> None:
+        self.scope = scope
+        super().__init__(
+            f"{action_type}: scope '{scope}' is not a scope of {document_type} "
+            f"(its scopes: {', '.join(known)})"
         )
 
 

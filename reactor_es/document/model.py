@@ -24,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reactor_es.document.exceptions import (
     InvalidActionInputError,
     UnknownActionTypeError,
+    UnknownScopeError,
     WrongActionScopeError,
 )
+from reactor_es.document.state import BASE_SCOPES
 from reactor_es.document.types import Action, JsonDict
 
 __all__ = [
@@ -190,6 +192,13 @@ class DocumentModel:
 
     def handles(self, action_type: str) -> bool:
         return action_type in self._actions
+
+    def check_scope(self, action: Action) -> None:
+        """Refuse (for clients) a scope this model's documents do not have: an action there
+        would add the scope to the document for good (any action, NOOP included)."""
+        known = sorted({*BASE_SCOPES, "header", *self.initial_state()})
+        if action.scope not in known:
+            raise UnknownScopeError(action.type, self.document_type, action.scope, known)
 
     def check_action(self, action: Action) -> None:
         """Refuse what the model cannot mean: an unknown type or a scope its handler avoids.

@@ -114,6 +114,12 @@ class JobRunner:
             return JobOutcome(job=job, follow_ups=[copy_job(job, document, model)])
         if job.kind is JobKind.CREATE:
             if document is not None and ensure:
+                held_type = document.header.document_type
+                if job.document_type and held_type != job.document_type:
+                    raise ReactorError(
+                        f"document {job.document_id} already exists as a {held_type}, not a "
+                        f"{job.document_type}: a drive file cannot take it over"
+                    )
                 return JobOutcome(job=job)  # the child document exists already: reuse it
             if document is not None and not self._all_applied(job):
                 raise ReactorError(f"document {job.document_id} already exists")

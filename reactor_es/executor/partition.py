@@ -260,9 +260,9 @@ class PartitionWorker:
         self._sent = []
         touched: set[str] = set()
         started = time.perf_counter()
+        futures: list[Any] = []
         try:
             await producer.begin_transaction()
-            futures: list[Any] = []
             done = 0
             for message in messages:
                 job_input = _Input(
@@ -286,11 +286,13 @@ class PartitionWorker:
             self.failures_in_a_row = 0
             return done
         except ProducerFenced as exc:
+            _settle(futures)
             self.state = PartitionState.FENCED
             raise PartitionFenced(
                 f"partition {self.partition}: producer {self.transactional_id} was fenced"
             ) from exc
         except Exception as exc:
+            _settle(futures)
             metrics.batch_failed()
             self._log_failure(messages, exc)
             await self._abort(producer)
@@ -413,9 +415,9 @@ class PartitionWorker:
         covered = self._operations_end - 1
         written: list[str] = []
         skipped: list[str] = []
+        futures: list[Any] = []
         try:
             await producer.begin_transaction()
-            futures = []
             for document_id in dirty:
                 snapshot = self.book.snapshot(
                     document_id, partition=self.partition, source_offset=covered, taken_at=at
@@ -453,11 +455,13 @@ class PartitionWorker:
             await asyncio.gather(*futures)
             await producer.commit_transaction()
         except ProducerFenced as exc:
+            _settle(futures)
             self.state = PartitionState.FENCED
             raise PartitionFenced(
                 f"partition {self.partition}: producer {self.transactional_id} was fenced"
             ) from exc
         except Exception:
+            _settle(futures)
             log.exception("partition %d: checkpoint failed; will retry later", self.partition)
             await self._abort(producer)
             return
@@ -744,3 +748,14 @@ def _clip(text: str) -> str:
 def _control_outcome(job: ActionEnvelope, problem: str | None) -> JobOutcome:
     error = None if problem is None else f"document {job.document_id} {problem}"
     return JobOutcome(job=job, error=error)
+
+
+def _settle(futures: Sequence[Any]) -> None:
+    """Mark the sends of an aborted transaction as seen: each fails with the transaction
+    (a fenced producer fails them all), and asyncio would log every unread failure."""
+    for future in futures:
+        if future.done():
+            if not future.cancelled():
+                future.exception()
+        else:
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())

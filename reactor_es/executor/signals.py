@@ -36,6 +36,7 @@ from reactor_es.document.actions import (
 from reactor_es.document.model import DocumentModel, Signal
 from reactor_es.document.state import DOCUMENT_SCOPE
 from reactor_es.document.types import Document, JsonDict, Operation
+from reactor_es.errors import ReactorError
 from reactor_es.kafka.records import ActionEnvelope, JobKind
 
 __all__ = [
@@ -109,6 +110,10 @@ def follow_up_jobs(
         seed = f"{operation.id}:{position}"
         meta = {"parentJob": parent.job_id, "parentDocument": document.id, "signal": signal.type}
         child = str(signal.input.get("id", ""))
+        copied = signal.type == "COPY_CHILD_DOCUMENT"
+        target = str(signal.input.get("newId", "")) if copied else child
+        if signal.type != "DELETE_CHILD_DOCUMENT" and target == document.id:
+            raise ReactorError(f"a file of drive {document.id} cannot have the drive's own id")
         if signal.type == "CREATE_CHILD_DOCUMENT":
             document_type = str(signal.input.get("documentType", ""))
             jobs.append(

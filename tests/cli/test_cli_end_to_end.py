@@ -224,6 +224,15 @@ def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: P
     ]
     out = session.ok("import", *map(str, picked))
     assert out.splitlines()[-1] == "imported: 2 documents, 48 operations, 0 mismatches"
+    # Again: recognised from the log (whatever the idempotency window remembers), not sent.
+    again = session.ok("import", *map(str, picked)).splitlines()
+    assert [line.split(":")[1].split(",")[0] for line in again[:2]] == [
+        " already imported",
+        " already imported",
+    ]
+    assert again[-1] == (
+        "imported: 0 documents, 0 operations, 0 mismatches; 2 documents already imported, unchanged"
+    )
     exported = tmp_path / "list-exp.phd"
     session.ok("create", "--type", "reactor-es/todo-list", "--id", "list-exp", "--wait")
     out = session.ok("export", "list-exp", str(exported))
@@ -268,6 +277,11 @@ def test_a_raising_action_is_readable_with_its_error_and_a_typo_is_refused(
         (
             ["--type", "TOGGLE_TODO", "--scope", "local", "--input", '{"id": "t1"}'],
             "TOGGLE_TODO of reactor-es/todo-list acts on the 'global' scope, not 'local'",
+        ),
+        (
+            ["--type", "NOOP", "--scope", "bogus"],
+            "NOOP: scope 'bogus' is not a scope of reactor-es/todo-list "
+            "(its scopes: auth, document, global, header, local)",
         ),
     ]:
         result = session.run("publish", "--document", "list-err", *args)

@@ -143,3 +143,35 @@ def test_a_model_with_undeclared_signals_fails_the_executor_rather_than_the_job(
     # the job and rebuild from the topics, which it does for anything not a ReactorError.
     with pytest.raises(UnrecoverableJobError, match="without declaring emits_signals"):
         runner.run(job("doc-1", [new_action("BUMP", {}, action_id="b1", timestamp=T0)], 1))
+
+
+def test_a_file_cannot_take_over_the_drive_or_a_document_of_another_type() -> None:
+    runner = runner_with_drive()
+    own = {"id": "drive-1", "name": "me", "documentType": "reactor-es/todo-list"}
+    before = as_it_stands(runner, "drive-1")
+    refused = runner.run(job("drive-1", [drive_action("ADD_FILE", own, 1)], 1))
+    assert refused.error == "a file of drive drive-1 cannot have the drive's own id"
+    assert runner.book.document("drive-1") == before  # no index used
+
+    # A document of another type under the file's id: the child job fails, naming both.
+    todo = default_registry().get("reactor-es/todo-list")
+    genesis = create_document_actions(todo, "list-1", timestamp=T0)
+    made = runner.run(
+        job("list-1", genesis, 2, kind=JobKind.CREATE, document_type="reactor-es/todo-list")
+    )
+    assert made.error is None
+    clash = {"id": "list-1", "name": "clash", "documentType": "powerhouse/document-model"}
+    added = runner.run(job("drive-1", [drive_action("ADD_FILE", clash, 3)], 3))
+    [child] = added.follow_ups
+    taken = runner.run(child)
+    assert taken.error == (
+        "document list-1 already exists as a reactor-es/todo-list, not a "
+        "powerhouse/document-model: a drive file cannot take it over"
+    )
+    # A document of the file's own type is reused, as before (nothing written for it).
+    same = {"id": "list-1", "name": "same", "documentType": "reactor-es/todo-list"}
+    other = runner_with_drive()
+    other.run(job("list-1", genesis, 5, kind=JobKind.CREATE, document_type=todo.document_type))
+    [again] = other.run(job("drive-1", [drive_action("ADD_FILE", same, 6)], 6)).follow_ups
+    reused = other.run(again)
+    assert (reused.error, reused.records) == (None, ())

@@ -13,6 +13,7 @@ from reactor_es.document.actions import create_document_actions, new_action
 from reactor_es.document.exceptions import (
     InvalidActionInputError,
     UnknownActionTypeError,
+    UnknownScopeError,
     WrongActionScopeError,
 )
 from reactor_es.document.reducer import apply_action, replay_document
@@ -110,6 +111,13 @@ def test_the_model_tells_clients_what_it_cannot_mean() -> None:
     assert str(unknown.value) == (
         "unknown action type 'ADD_TDOO' for reactor-es/todo-list (its actions: ADD_TODO, "
         "TOGGLE_TODO, REMOVE_TODO; or a base action such as NOOP, UNDO, SET_NAME)"
+    )
+    MODEL.check_scope(new_action("NOOP", {}, "local"))
+    with pytest.raises(UnknownScopeError) as bogus:
+        MODEL.check_scope(new_action("NOOP", {}, "bogus"))
+    assert str(bogus.value) == (
+        "NOOP: scope 'bogus' is not a scope of reactor-es/todo-list "
+        "(its scopes: auth, document, global, header, local)"
     )
     with pytest.raises(WrongActionScopeError) as scoped:
         MODEL.check_action(new_action("TOGGLE_TODO", {"id": "t1"}, "local"))
