@@ -80,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reactor-es: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # What was published before the interrupt stays published: say so, not nothing.
+        if args.command in ("publish", "import", "create", "unpark"):
+            print(
+                f"reactor-es: interrupted: {args.command} stopped; what it had already "
+                "published stays published (see `reactor-es status`)",
+                file=sys.stderr,
+            )
         return 130
     except Exception as exc:
         message = _kafka_failure(exc)
