@@ -53,6 +53,10 @@ def _recent(operation: Operation) -> RecentOperation:
     )
 
 
+#: How many of the last restored jobs are remembered as possibly delivered again.
+RESTORED_JOBS_KEPT = 10_000
+
+
 class DocumentBook:
     """Documents by id, their recent actions, and which ones have their full history."""
 
@@ -63,6 +67,9 @@ class DocumentBook:
         self.window = window
         self._stream = DocumentStream(model_for=lambda document_type: registry.get(document_type))
         self._applied: dict[str, OrderedDict[str, RecentOperation]] = {}
+        #: Job ids of the last operations a restore read (newest last, bounded): the jobs a
+        #: replay from a lagging committed offset can deliver again.
+        self.restored_jobs: dict[str, None] = {}
         #: Offset of each document's CREATE_DOCUMENT in the operations partition.
         self.first_offsets: dict[str, int] = {}
         #: Documents whose in-memory history is cut to the last operation of each scope.
@@ -119,6 +126,9 @@ class DocumentBook:
             document.operations[operation.action.scope] = history[-1:]
             self.trimmed.add(record.document_id)
         self._remember(record.document_id, [operation])
+        self.restored_jobs[record.job_id] = None
+        if len(self.restored_jobs) > RESTORED_JOBS_KEPT:
+            del self.restored_jobs[next(iter(self.restored_jobs))]
         # Changed after the checkpoint restored from (if any): the next one must cover it.
         self.dirty.add(record.document_id)
         self.operations_restored += 1

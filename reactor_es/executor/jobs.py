@@ -65,6 +65,11 @@ class JobOutcome:
     error: str | None = None
     #: Jobs this one causes (a drive's child documents), published with its operations.
     follow_ups: Sequence[ActionEnvelope] = ()
+    #: The very job again (same job id) after its transaction committed though this worker
+    #: could not know it (a commit whose answer was lost, then a rebuild and a replay from a
+    #: committed offset Kafka had not yet advanced): its events are already out, so nothing
+    #: is published again.
+    redelivered: bool = False
 
     @property
     def status(self) -> JobStatus:
@@ -135,6 +140,8 @@ class JobRunner:
         # A retry whose actions all applied already reports them (below): its expected
         # revision was checked when it ran first, and the scope has moved on since.
         retry = document is not None and self._all_applied(job)
+        if retry and job.actions and job.job_id in self.book.restored_jobs:
+            return JobOutcome(job=job, redelivered=True)
         if job.expected_revision is not None and document is not None and not retry:
             actual = document.header.revision.get(job.scope, 0)
             if actual != job.expected_revision:

@@ -163,6 +163,8 @@ class PartitionWorker:
         self._since_checkpoint = 0
         self.last_restore: RestoreReport | None = None
         self.jobs_done = 0
+        #: Jobs seen again after a commit this worker could not confirm (not republished).
+        self.jobs_redelivered = 0
         self.records_dead_lettered = 0
         self.checkpoints = 0
         self.histories_loaded = 0
@@ -495,6 +497,14 @@ class PartitionWorker:
         return any(job.skips) or any(a.type in HISTORY_ACTIONS for a in job.actions)
 
     async def _publish(self, producer: Any, outcome: JobOutcome, futures: list[Any]) -> None:
+        if outcome.redelivered:  # committed before, events included: only its offset moves
+            self.jobs_redelivered += 1
+            log.info(
+                "partition %d: job %s was delivered again after its commit; nothing republished",
+                self.partition,
+                outcome.job.job_id,
+            )
+            return
         outcome, outputs = self._checked(outcome)
         sent = [await self._send(producer, output) for output in outputs]
         futures.extend(sent)

@@ -175,3 +175,31 @@ def test_a_file_cannot_take_over_the_drive_or_a_document_of_another_type() -> No
     [again] = other.run(job("drive-1", [drive_action("ADD_FILE", same, 6)], 6)).follow_ups
     reused = other.run(again)
     assert (reused.error, reused.records) == (None, ())
+
+
+def test_the_same_job_delivered_again_after_a_restore_publishes_nothing() -> None:
+    """A commit whose answer was lost: the rebuilt book holds the job's operations, the
+    committed offset may still lag, and the job comes again. Its events are out already."""
+    first = runner_with_drive()
+    done = first.run(job("drive-1", [drive_action("ADD_FOLDER", {"id": "f0", "name": "a"}, 1)], 1))
+    assert [record.operation.index for record in done.records] == [0]
+
+    rebuilt = JobRunner(DocumentBook(default_registry()))
+    genesis = job("drive-1", drive_genesis(), 0, kind=JobKind.CREATE,
+                  document_type=DRIVE.document_type)  # fmt: skip
+    for record in [*JobRunner(DocumentBook(default_registry())).run(genesis).records,
+                   *done.records]:  # fmt: skip
+        rebuilt.book.restore(record)
+    rebuilt.book.finish_restore()
+
+    again = rebuilt.run(
+        job("drive-1", [drive_action("ADD_FOLDER", {"id": "f0", "name": "a"}, 1)], 1)
+    )
+    assert again.redelivered is True
+    assert (again.records, again.operations) == ((), ())
+    # Another job with the same actions is a client's retry: it is answered.
+    retried = rebuilt.run(
+        job("drive-1", [drive_action("ADD_FOLDER", {"id": "f0", "name": "a"}, 1)], 7)
+    )
+    assert retried.redelivered is False
+    assert [(r.scope, r.index) for r in retried.operations] == [("global", 0)]
