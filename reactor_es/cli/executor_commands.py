@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reactor_es.cli.runtime import bootstrap_for, run_async, seconds
+from reactor_es.cli.runtime import bootstrap_for, identifier, run_async, seconds
 from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.document.verify import counted
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
             "drops it) or was not parked."
         ),
     )
-    unpark.add_argument("document_id", metavar="ID")
+    unpark.add_argument("document_id", metavar="ID", type=identifier)
     unpark.add_argument(
         "--skip-first", action="store_true", help="drop the poison record, retry the rest"
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from reactor_es.cli.runtime import (
     bootstrap_for,
+    identifier,
     non_negative_int,
     run_async,
     run_until_signalled,
@@ -95,11 +96,11 @@ def register(subparsers: Any) -> None:
     publish.set_defaults(handler=_publish)
 
     doc = subparsers.add_parser("doc", help="print a document as Powerhouse-shaped JSON")
-    doc.add_argument("document_id", metavar="ID")
+    doc.add_argument("document_id", metavar="ID", type=identifier)
     doc.set_defaults(handler=_doc)
 
     job = subparsers.add_parser("job", help="print a job's status as JSON")
-    job.add_argument("job_id", metavar="ID")
+    job.add_argument("job_id", metavar="ID", type=identifier)
     job.set_defaults(handler=_job)
 
     imp = subparsers.add_parser(
@@ -122,7 +123,7 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(handler=_import)
 
     export = subparsers.add_parser("export", help="write a document to a .phd file")
-    export.add_argument("document_id", metavar="ID")
+    export.add_argument("document_id", metavar="ID", type=identifier)
     export.add_argument("file", metavar="FILE.phd")
     export.set_defaults(handler=_export)
 

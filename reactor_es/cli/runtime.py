@@ -45,6 +45,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def identifier(text: str) -> str:
+    """argparse type of a document or job id: not empty (an empty one names nothing)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def run_async(main: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(_call(main))
 

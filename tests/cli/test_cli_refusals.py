@@ -169,6 +169,14 @@ def test_an_empty_document_id_is_refused(home: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "command", [["job", ""], ["doc", ""], ["unpark", ""], ["export", "", "d.phd"]]
+)
+def test_an_empty_id_argument_is_refused_when_parsed(home: Path, command: list[str]) -> None:
+    done = run(*command, home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
+    assert_refused(done, f"argument ID: must not be empty (see `reactor-es {command[0]} --help`)")
+
+
+@pytest.mark.parametrize(
     ("line", "message"),
     [
         (
