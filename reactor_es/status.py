@@ -20,7 +20,7 @@ what the stores say is still worth showing.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -288,52 +288,38 @@ async def _without_markers(
     can sit between its committed offset and the end: a lag of 1 that no record makes.
     Small lags are read (read_committed) and counted; larger ones keep the offset span.
     """
-    probe = {
-        lag.partition: lag
-        for lag in lags
-        if lag.lag
-        and lag.position is not None
-        and lag.end is not None
-        and lag.lag <= MARKER_PROBE_LIMIT
-    }
-    if not probe:
-        return lags
-    from aiokafka import TopicPartition as KafkaPartition
     from aiokafka.errors import KafkaError
 
-    from reactor_es.kafka.clients import make_consumer
+    from reactor_es.executor.restore import read_partition
 
     counted: dict[int, int] = {}
-    consumer = make_consumer(settings, bootstrap_servers)
-    try:
-        await consumer.start()
-        tps = {p: KafkaPartition(topic, p) for p in probe}
-        consumer.assign(list(tps.values()))
-        for partition, tp in tps.items():
-            consumer.seek(tp, probe[partition].position or 0)
-        records = dict.fromkeys(probe, 0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0
-        pending = set(probe)
-        while pending and loop.time() < deadline:
-            batches = await consumer.getmany(*(tps[p] for p in pending), timeout_ms=200)
-            for tp, messages in batches.items():
-                end = probe[tp.partition].end or 0
-                records[tp.partition] += sum(1 for m in messages if m.offset < end)
-            for partition in list(pending):
-                if await consumer.position(tps[partition]) >= (probe[partition].end or 0):
-                    pending.discard(partition)
-                    counted[partition] = records[partition]
-    except KafkaError:
-        return lags  # the offset spans stand; status must not fail for a probe
-    finally:
-        await consumer.stop()
+    for lag in lags:
+        position, end = lag.position, lag.end
+        if not lag.lag or position is None or end is None or lag.lag > MARKER_PROBE_LIMIT:
+            continue
+        offsets: list[int] = []
+        try:
+            await read_partition(
+                settings,
+                bootstrap_servers,
+                topic,
+                lag.partition,
+                functools.partial(_note_offset, offsets),
+                start=position,
+            )
+        except (ReactorError, KafkaError):
+            return lags  # the offset spans stand; status must not fail for a probe
+        counted[lag.partition] = sum(1 for offset in offsets if offset < end)
     return [
         PartitionLag(lag.partition, lag.end, lag.position, counted[lag.partition])
         if lag.partition in counted
         else lag
         for lag in lags
     ]
+
+
+def _note_offset(into: list[int], message: Any) -> None:
+    into.append(message.offset)
 
 
 async def _store_positions(name: str, path: Path, group: str) -> dict[int, int]:

@@ -13,6 +13,7 @@ while new actions always get the latest rules.
 from __future__ import annotations
 
 import bisect
+import functools
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,12 +194,16 @@ class DocumentModel:
     def handles(self, action_type: str) -> bool:
         return action_type in self._actions
 
+    @functools.cached_property
+    def scopes(self) -> list[str]:
+        """Every scope a document of this model has (the initial state is built once)."""
+        return sorted({*BASE_SCOPES, "header", *self.initial_state()})
+
     def check_scope(self, action: Action) -> None:
         """Refuse (for clients) a scope this model's documents do not have: an action there
         would add the scope to the document for good (any action, NOOP included)."""
-        known = sorted({*BASE_SCOPES, "header", *self.initial_state()})
-        if action.scope not in known:
-            raise UnknownScopeError(action.type, self.document_type, action.scope, known)
+        if action.scope not in self.scopes:
+            raise UnknownScopeError(action.type, self.document_type, action.scope, self.scopes)
 
     def check_action(self, action: Action) -> None:
         """Refuse what the model cannot mean: an unknown type or a scope its handler avoids.
