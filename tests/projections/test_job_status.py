@@ -278,7 +278,10 @@ async def test_out_of_order_events_from_kafka(settings: Settings, kafka_bootstra
         second = await store.get_job("job-2")
         first_times = await store.get_times("job-1")
 
-    assert runner.stats.records == 7
+    # Every event is stored once: the positions cover the 7 records. (A rebalance while
+    # the group forms seeks back to the stored positions, so records may be read twice.)
+    assert sum(runner.stats.positions.values()) == 7
+    assert runner.stats.records >= 7
     assert first == JobInfo("job-1", "doc-1", JobStatus.READ_READY, at(1), at(5), None, REFS)
     assert first_times == JobTimes("job-1", at(1), at(2), at(3), at(5), None)
     assert second == JobInfo("job-2", "doc-1", JobStatus.FAILED, at(1), at(4), "boom", ())
