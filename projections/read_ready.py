@@ -29,7 +29,7 @@ from projections.runner import Delivered, PolledBatch
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
 from reactor_es.document.ids import utc_now_iso
-from reactor_es.kafka.clients import make_producer
+from reactor_es.kafka.clients import close_client, make_producer
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.records import JobEvent, JobStatus, OperationRecord, OperationRef
 from reactor_es.kafka.topics import TopicNames, job_key
@@ -151,7 +151,7 @@ class ReadReadyReporter:
     async def close(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await producer.stop()
+            await close_client(producer, what="the READ_READY producer")
 
     async def report(self, jobs: Sequence[AssembledJob]) -> None:
         if not jobs:

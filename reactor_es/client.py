@@ -40,7 +40,7 @@ from reactor_es.errors import (
     PublishError,
 )
 from reactor_es.jobs import DocumentReader, JobInfo, JobStatusReader
-from reactor_es.kafka.clients import make_consumer, make_producer, start_client
+from reactor_es.kafka.clients import close_client, make_consumer, make_producer, start_client
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.codec_errors import RecordDecodeError
 from reactor_es.kafka.limits import RecordLimits, read_record_limits
@@ -223,10 +223,9 @@ class Reactor:
             with contextlib.suppress(BaseException):
                 await self._watch_task
             self._watch_task = None
-        for client in (self._watcher, self._producer):
+        for client, what in ((self._watcher, "job-event watcher"), (self._producer, "producer")):
             if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.stop()
+                await close_client(client, what=f"the client's {what}")
         self._watcher = self._producer = None
 
     async def __aenter__(self) -> Reactor:

@@ -153,8 +153,9 @@ class Settings:
     session_timeout_ms: int = 10_000
     # KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
     security_protocol: str = "PLAINTEXT"
-    # KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols).
-    sasl_mechanism: str = "PLAIN"
+    # KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols); None
+    # (unset) means PLAIN, and tells a mechanism set under PLAINTEXT or SSL, which is refused.
+    sasl_mechanism: str | None = None
     # KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD: SASL credentials (required with SASL_*).
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
@@ -190,7 +191,7 @@ class Settings:
             idempotency_window=_int("REACTOR_ES_IDEMPOTENCY_WINDOW", 256, minimum=1),
             session_timeout_ms=_int("REACTOR_ES_SESSION_TIMEOUT_MS", 10_000, minimum=1000),
             security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper(),
-            sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "PLAIN").strip().upper(),
+            sasl_mechanism=_env("KAFKA_SASL_MECHANISM", "").strip().upper() or None,
             sasl_username=_env("KAFKA_SASL_USERNAME", "") or None,
             sasl_password=_env("KAFKA_SASL_PASSWORD", "") or None,
             ssl_cafile=_path("KAFKA_SSL_CAFILE"),

@@ -252,17 +252,21 @@ async def import_exports(
             submitted[export.source] = await _submit(reactor, export, document_id)
         except ReactorError as exc:
             result.error = str(exc)
+    written: dict[str, set[tuple[str, int, str]]] = {}
     for source, jobs in submitted.items():
         result = results[source]
+        refs = written.setdefault(result.document_id, set())
         for job in jobs:
             info = await reactor.wait_for_job(job.id, timeout, until=JobStatus.WRITE_READY)
             if info.status is JobStatus.FAILED:
                 result.error = f"job {job.id} failed: {info.error}"
                 break
+            refs.update((ref.scope, ref.index, ref.id) for ref in info.operations)
     by_document = await read_operations(
         reactor.settings,
         reactor.bootstrap_servers,
         [results[source].document_id for source in submitted],
+        expect={document_id: len(refs) for document_id, refs in written.items()},
     )
     for export in exports:
         result = results[export.source]

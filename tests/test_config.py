@@ -35,7 +35,7 @@ def test_defaults() -> None:
     settings = Settings.from_env()
     assert settings == Settings()
     assert settings.security_protocol == "PLAINTEXT"
-    assert settings.sasl_mechanism == "PLAIN"
+    assert settings.sasl_mechanism is None  # unset: PLAIN, and nothing to refuse under PLAINTEXT
     assert settings.ssl_check_hostname is True
     assert settings.metrics_port is None
     assert (settings.log_format, settings.log_level) == ("plain", "INFO")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from reactor_es.document.verify import summary_line, verify_paths
+from reactor_es.document.verify import EXPORT_SUFFIXES, find_exports, summary_line, verify_paths
 from reactor_es.registry import default_registry
 
-__all__ = ["register"]
+__all__ = ["refused_empty_folder", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +29,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Replay each export's operations through our reducers, compare every recorded "
             "hash (empty ones are counted, not compared) and the final state. Exit status 1 "
-            "when anything differs or a file cannot be read."
+            "when anything differs, a file cannot be read or a folder holds no export."
         ),
     )
     verify.add_argument("paths", nargs="+", metavar="PATH", help=".phd/.zip files or folders")
@@ -45,6 +47,8 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def verify_exports(args: argparse.Namespace) -> int:
+    if refused_empty_folder(args.paths):
+        return 1
     registry = default_registry()
     documents = operations = mismatches = failed = 0
     for result in verify_paths(args.paths, registry):
@@ -61,3 +65,14 @@ def verify_exports(args: argparse.Namespace) -> int:
         )
     )
     return 1 if failed or mismatches else 0
+
+
+def refused_empty_folder(paths: Sequence[str]) -> bool:
+    """True, having said so on stderr, when a folder given holds no export: a wrong folder
+    is a mistake to report, not "0 documents" and success."""
+    for path in paths:
+        if Path(path).is_dir() and next(find_exports([path]), None) is None:
+            suffixes = "/".join(EXPORT_SUFFIXES)
+            print(f"reactor-es: error: no exports ({suffixes}) found in {path}", file=sys.stderr)
+            return True
+    return False

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reactor_es.cli.runtime import bootstrap_for, identifier, run_async, seconds
+from aiokafka.errors import KafkaError
+
+from reactor_es.cli.runtime import bootstrap_for, document_id_arg, run_async, seconds
 from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.document.verify import counted
+from reactor_es.errors import ReactorError
 from reactor_es.executor.parking import DeadLetter
 from reactor_es.executor.restore import read_parking_lot
+from reactor_es.kafka.exceptions import KafkaUnreachable
 from reactor_es.kafka.records import JobStatus
 from reactor_es.kafka.topics import TopicNames
 
@@ -29,10 +33,10 @@ def register(subparsers: Any) -> None:
         description=(
             "Retry a parked document's records in order, then report the outcome: exit 1 "
             "when the document is parked again (the first record fails again: --skip-first "
-            "drops it) or was not parked."
+            "drops it) or was not parked (then nothing is sent)."
         ),
     )
-    unpark.add_argument("document_id", metavar="ID", type=identifier)
+    unpark.add_argument("document_id", metavar="ID", type=document_id_arg)
     unpark.add_argument(
         "--skip-first", action="store_true", help="drop the poison record, retry the rest"
     )
@@ -65,6 +69,10 @@ def _unpark(args: argparse.Namespace) -> int:
     document_id = args.document_id
 
     async def main() -> int:
+        if not await _maybe_parked(settings, bootstrap, document_id):
+            # What the executor would answer, without a FAILED job left in the job store.
+            print(f"unpark {document_id}: document {document_id} is not parked")
+            return 1
         async with Reactor(settings, bootstrap) as reactor:
             info = await reactor.unpark(document_id, skip_first=args.skip_first)
             info = await reactor.wait_for_job(info.id, args.timeout, until=JobStatus.WRITE_READY)
@@ -87,6 +95,18 @@ def _unpark(args: argparse.Namespace) -> int:
         return 0
 
     return run_async(main)
+
+
+async def _maybe_parked(settings: Settings, bootstrap: str, document_id: str) -> bool:
+    """False when the dead-letter topic shows the document is not parked; True when it is,
+    or when the topic cannot be read (the executor then answers, as it always does). An
+    unreachable cluster is said at once: the unpark could not be sent either."""
+    try:
+        return bool(await parked_letters(settings, bootstrap, document_id))
+    except KafkaUnreachable:
+        raise
+    except (ReactorError, KafkaError):
+        return True
 
 
 async def parked_letters(settings: Settings, bootstrap: str, document_id: str) -> list[DeadLetter]:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reactor_es.cli.runtime import bootstrap_for, run_async
+from reactor_es.cli.runtime import bootstrap_for, run_async, seconds
 from reactor_es.config import Settings
 from reactor_es.errors import ReactorError, SettingsError
 from reactor_es.progress import Progress
@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
     )
     replay.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="how long to wait for a running live projector to stand level (default 30)",

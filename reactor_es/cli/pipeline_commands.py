@@ -19,7 +19,8 @@ from typing import Any
 
 from reactor_es.cli.runtime import (
     bootstrap_for,
-    identifier,
+    document_id_arg,
+    job_id_arg,
     non_negative_int,
     run_async,
     run_until_signalled,
@@ -62,7 +63,9 @@ def register(subparsers: Any) -> None:
 
     create = subparsers.add_parser("create", help="create a document")
     create.add_argument("--type", required=True, dest="document_type", metavar="TYPE")
-    create.add_argument("--id", dest="document_id", default=None, help="default: a new UUID")
+    create.add_argument(
+        "--id", dest="document_id", type=document_id_arg, default=None, help="default: a new UUID"
+    )
     create.add_argument("--name", default=None)
     _wait_options(create)
     create.set_defaults(handler=_create)
@@ -78,7 +81,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     publish.add_argument("file", nargs="?", default=None, help="JSON lines file, or - for stdin")
-    publish.add_argument("--document", default=None, metavar="ID")
+    publish.add_argument("--document", type=document_id_arg, default=None, metavar="ID")
     publish.add_argument("--type", dest="action_type", default=None, metavar="TYPE")
     publish.add_argument("--scope", default=None)
     publish.add_argument("--input", dest="input_json", default=None, metavar="JSON")
@@ -96,11 +99,11 @@ def register(subparsers: Any) -> None:
     publish.set_defaults(handler=_publish)
 
     doc = subparsers.add_parser("doc", help="print a document as Powerhouse-shaped JSON")
-    doc.add_argument("document_id", metavar="ID", type=identifier)
+    doc.add_argument("document_id", metavar="ID", type=document_id_arg)
     doc.set_defaults(handler=_doc)
 
     job = subparsers.add_parser("job", help="print a job's status as JSON")
-    job.add_argument("job_id", metavar="ID", type=identifier)
+    job.add_argument("job_id", metavar="ID", type=job_id_arg)
     job.set_defaults(handler=_job)
 
     imp = subparsers.add_parser(
@@ -110,7 +113,7 @@ def register(subparsers: Any) -> None:
             "Verify each export offline with our reducers first (as `reactor-es verify`); one "
             "that does not verify is not published (unless --force). Then publish the rest "
             "through Kafka, read the operations back and compare every recorded hash. Exit "
-            "status 1 when a file is refused, fails or differs."
+            "status 1 when a file is refused, fails or differs, or a folder holds no export."
         ),
     )
     imp.add_argument("paths", nargs="+", metavar="PATH")
@@ -123,7 +126,7 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(handler=_import)
 
     export = subparsers.add_parser("export", help="write a document to a .phd file")
-    export.add_argument("document_id", metavar="ID", type=identifier)
+    export.add_argument("document_id", metavar="ID", type=document_id_arg)
     export.add_argument("file", metavar="FILE.phd")
     export.set_defaults(handler=_export)
 
@@ -293,13 +296,19 @@ async def _explain_timeout(reactor: Reactor, info: JobInfo, exc: JobTimeoutError
 
 
 def _create(args: argparse.Namespace) -> int:
-    if args.document_id is not None and not args.document_id:
-        raise ClientError("document id must not be empty")
     settings, bootstrap = _client_settings()
     default_registry().get(args.document_type)  # unknown type: refused before connecting
 
     async def main() -> int:
         async with _reactor_session(settings, bootstrap) as reactor:
+            if args.document_id is not None:
+                held = await _held_type(reactor, args.document_id)
+                if held is not None:  # the executor would fail the job: say it, send nothing
+                    print(
+                        f"reactor-es: error: document {args.document_id} already exists (a {held})",
+                        file=sys.stderr,
+                    )
+                    return 1
             info = await reactor.create_document(
                 args.document_type, args.document_id, name=args.name
             )
@@ -351,18 +360,32 @@ def _parse_lines(text: str, source: str) -> list[_Line]:
     return lines
 
 
+def _utf8(data: bytes, source: str) -> str:
+    """JSON lines as text; bytes that are not UTF-8 are refused naming the line, as any other
+    bad line is (decoded leniently, they would reach Kafka as lone surrogates)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        before = data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8")
+        raise ClientError(
+            f"{source} line {number}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at "
+            f"column {len(before) + 1})"
+        ) from None
+
+
 def _publish_lines(args: argparse.Namespace) -> tuple[list[_Line], str]:
     if args.file is not None:
         if any(v is not None for v in (args.document, args.action_type, args.input_json)):
             raise ClientError("give either FILE or --document/--type/--input, not both")
         if args.file == "-":
-            return _parse_lines(sys.stdin.read(), "stdin"), "stdin"
+            return _parse_lines(_utf8(sys.stdin.buffer.read(), "stdin"), "stdin"), "stdin"
         path = Path(args.file)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             raise ClientError(f"cannot read {path}: {exc.strerror}") from None
-        return _parse_lines(text, str(path)), str(path)
+        return _parse_lines(_utf8(data, str(path)), str(path)), str(path)
     if args.document is None or args.action_type is None:
         raise ClientError("publish needs --document and --type (or a FILE of JSON lines)")
     try:
@@ -438,6 +461,16 @@ async def _document_type(reactor: Reactor, document_id: str) -> str:
     return document.header.document_type
 
 
+async def _held_type(reactor: Reactor, document_id: str) -> str | None:
+    """The type of the document the read store holds under this id; None when it holds
+    none (or is behind: the executor still refuses a document that exists)."""
+    try:
+        document = await reactor.get_document(document_id)
+    except ReactorError:
+        return None
+    return document.header.document_type
+
+
 def _store_missing(what: str, path: Path) -> ClientError:
     return ClientError(
         f"{what}: the store {path} does not exist yet (REACTOR_ES_HOME is {path.parent}: "
@@ -508,8 +541,11 @@ def _job(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from reactor_es.cli.domain_commands import refused_empty_folder
     from reactor_es.importer import import_exports
 
+    if refused_empty_folder(args.paths):
+        return 1
     settings, bootstrap = _client_settings()
     registry = default_registry()
     exports = []

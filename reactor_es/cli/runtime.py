@@ -5,17 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
+import logging
 import math
 import signal
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from reactor_es.config import Settings
 from reactor_es.kafka.bootstrap import select_broker
 
-__all__ = ["bootstrap_for", "non_negative_int", "run_async", "run_until_signalled", "seconds"]
+__all__ = [
+    "bootstrap_for",
+    "document_id_arg",
+    "job_id_arg",
+    "non_negative_int",
+    "run_async",
+    "run_until_signalled",
+    "seconds",
+]
 
 T = TypeVar("T")
+
+log = logging.getLogger("reactor_es.service")
 
 
 def bootstrap_for(settings: Settings, *, start_local: bool) -> str:
@@ -45,11 +58,40 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def identifier(text: str) -> str:
-    """argparse type of a document or job id: not empty (an empty one names nothing)."""
-    if not text:
-        raise argparse.ArgumentTypeError("must not be empty")
+def document_id_arg(text: str) -> str:
+    """argparse type of a document id: see `_id_problem`."""
+    return _checked_id(text, "document id")
+
+
+def job_id_arg(text: str) -> str:
+    """argparse type of a job id: see `_id_problem`."""
+    return _checked_id(text, "job id")
+
+
+def _checked_id(text: str, what: str) -> str:
+    problem = _id_problem(text, what)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return text
+
+
+def _id_problem(text: str, what: str) -> str | None:
+    """Why `text` names nothing that could exist, or None: empty, only whitespace, holding a
+    control character (a newline would split every line that prints it), or not Unicode
+    text (undecodable argv bytes, which no record can carry: `check_document_id`'s rule and
+    message)."""
+    if not text:
+        return "must not be empty"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} {text!r} is not valid Unicode text (it holds a lone surrogate)"
+    if text.isspace():
+        return f"{what} {text!r} is only whitespace"
+    control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"{what} {text!r} holds a control character ({control!r})"
+    return None
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:
@@ -63,12 +105,27 @@ async def _call(main: Callable[[], Awaitable[T]]) -> T:
 async def run_until_signalled(stop: Callable[[], None], work: Awaitable[None]) -> None:
     """Run `work` until it ends or SIGINT/SIGTERM asks `stop()` for a graceful end."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handlers: dict[signal.Signals, Callable[[], None]] = {
+        signal.SIGINT: stop,
+        signal.SIGTERM: stop,
+        signal.SIGUSR1: log_task_stacks,
+    }
+    for sig, handler in handlers.items():
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, handler)
     try:
         await work
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in handlers:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
+
+
+def log_task_stacks() -> None:
+    """Log where every task of the running loop waits (`kill -USR1 PID` on a service that
+    seems stuck)."""
+    tasks = asyncio.all_tasks()
+    out = io.StringIO()
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        task.print_stack(limit=25, file=out)
+    log.warning("SIGUSR1: %d tasks\n%s", len(tasks), out.getvalue())

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from reactor_es.cli.runtime import bootstrap_for, run_async, run_until_signalled
+from reactor_es.cli.runtime import bootstrap_for, document_id_arg, run_async, run_until_signalled
 from reactor_es.config import Settings
 from reactor_es.errors import ClientError
 from reactor_es.subscription import Subscription, SubscriptionError, parse_start
@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
             "Follows until Ctrl-C, or stops at the current end with --until-end."
         ),
     )
-    sub.add_argument("--document", default=None, metavar="ID", help="only this document")
+    sub.add_argument(
+        "--document", type=document_id_arg, default=None, metavar="ID", help="only this document"
+    )
     sub.add_argument("--type", dest="document_type", default=None, metavar="TYPE")
     sub.add_argument("--scope", default=None, help="e.g. global, local, document")
     sub.add_argument("--branch", default=None, help="default: every branch")

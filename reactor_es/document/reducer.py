@@ -970,8 +970,15 @@ def _reduce(
         try:
             step.model.reduce(document.state, action, ctx)
             signals = ctx.signals
-        except Exception as exc:  # a model's failure is data: Powerhouse records it (§1.12)
-            error = str(exc) or type(exc).__name__
+        # A model's failure is data: Powerhouse records it (§1.12). A JavaScript reducer can
+        # only throw; a Python handler can also raise SystemExit, which must not take the
+        # executor (and every other document) down with it.
+        except (Exception, SystemExit) as exc:
+            error = (
+                (str(exc) or type(exc).__name__)
+                if isinstance(exc, Exception)
+                else f"{type(exc).__name__}: {exc}"
+            )
             if snapshot is not None:
                 document.state.clear()
                 document.state.update(snapshot)

@@ -55,7 +55,7 @@ from reactor_es.executor.restore import (
     restore_parking,
     restore_partition,
 )
-from reactor_es.kafka.clients import make_producer
+from reactor_es.kafka.clients import close_client, make_producer
 from reactor_es.kafka.codec import RecordCodec, WireRecord
 from reactor_es.kafka.codec_errors import RecordDecodeError
 from reactor_es.kafka.limits import RecordLimits, RecordTooLargeError
@@ -66,6 +66,9 @@ from reactor_es.registry import DocumentModelRegistry
 __all__ = ["PartitionFenced", "PartitionState", "PartitionWorker", "partition_transactional_id"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a producer whose transaction could not even be aborted gets to stop.
+_BROKEN_PRODUCER_CLOSE_SECONDS = 5.0
 
 SOURCE = "executor"
 #: Operations between two snapshot checkpoints of a partition.
@@ -170,15 +173,31 @@ class PartitionWorker:
         self.histories_loaded = 0
         #: Failed transactions in a row (the same records retried): logged, and backed off.
         self.failures_in_a_row = 0
+        #: A failed batch left the documents (maybe) holding its changes: rebuild them from
+        #: the topics before the next batch (`_recover`).
+        self._broken = False
 
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the transactional producer: this fences any previous owner of the partition."""
-        self._producer = make_producer(
+        """Start the transactional producer: this fences any previous owner of the partition.
+
+        The producer is kept only once started: a half-started one never gets its producer
+        id, and a transaction begun on it would wait forever.
+        """
+        producer = make_producer(
             self.settings, self.bootstrap_servers, transactional_id=self.transactional_id
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await close_client(
+                producer,
+                timeout=_BROKEN_PRODUCER_CLOSE_SECONDS,
+                what=f"the unstarted producer of partition {self.partition}",
+            )
+            raise
+        self._producer = producer
 
     async def restore(self) -> RestoreReport:
         """Rebuild documents and parking from the topics (after `start`, so nothing moves)."""
@@ -224,11 +243,8 @@ class PartitionWorker:
             if self.state is not PartitionState.FENCED:
                 self.state = PartitionState.CLOSED
             producer, self._producer = self._producer, None
-            if producer is not None:
-                try:
-                    await producer.stop()
-                except Exception as exc:  # a fenced producer may fail to stop cleanly
-                    log.debug("producer of partition %d stopped with %r", self.partition, exc)
+            if producer is not None:  # a fenced producer may fail to stop cleanly: ignored
+                await close_client(producer, what=f"the producer of partition {self.partition}")
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -242,6 +258,8 @@ class PartitionWorker:
         says how often already).
         """
         async with self.lock:
+            if self.state is PartitionState.READY and (self._broken or self._producer is None):
+                await self._recover()
             remaining = list(messages)
             while remaining and self.state is PartitionState.READY:
                 done = await self._transaction(remaining)
@@ -249,16 +267,45 @@ class PartitionWorker:
                 if self._needs_restore:
                     # An executor failure may have left a document half-changed: rebuild
                     # everything from the committed topics before going on.
-                    await self.restore()
+                    self._broken = True
+                    await self._recover()
                 elif self._history_for is not None:
                     await self._load_history(self._history_for)
             if self.state is PartitionState.READY and self._since_checkpoint >= self.snapshot_every:
                 await self._checkpoint()
 
+    async def recover(self) -> None:
+        """Recover from a failed batch now (see `_recover`), before the partition's committed
+        offset is read again: starting a producer under the partition's transactional id
+        settles a transaction left in doubt (its commit sent, the answer lost), so the
+        offset and the operations read afterwards are final."""
+        async with self.lock:
+            if self.state is PartitionState.READY and (self._broken or self._producer is None):
+                await self._recover()
+
+    async def _recover(self) -> None:
+        """Make the worker usable after a failed batch: a started producer, and documents
+        rebuilt from the committed topics. Raises while that fails (the broker away): the
+        caller rewinds the partition and retries, and nothing is processed meanwhile."""
+        try:
+            if self._producer is None:
+                await self.start()
+            if self._broken:
+                await self.restore()
+        except Exception as exc:
+            self.state = PartitionState.READY  # still dispatched: the next batch retries this
+            self.failures_in_a_row += 1
+            log.warning(
+                "partition %d: cannot recover from the failed batch yet (%s: %s); retrying",
+                self.partition,
+                type(exc).__name__,
+                exc,
+            )
+            raise
+        self._broken = False
+
     async def _transaction(self, messages: Sequence[Any]) -> int:
         producer = self._producer
-        if producer is None:
-            return len(messages)
         self._sent = []
         touched: set[str] = set()
         started = time.perf_counter()
@@ -297,8 +344,10 @@ class PartitionWorker:
             _settle(futures)
             metrics.batch_failed()
             self._log_failure(messages, exc)
+            self._broken = True
             await self._abort(producer)
-            await self.restore()
+            with contextlib.suppress(Exception):  # logged; the next batch tries again
+                await self._recover()
             raise
 
     def _log_failure(self, messages: Sequence[Any], exc: Exception) -> None:
@@ -359,7 +408,9 @@ class PartitionWorker:
             return True
         try:
             outcome = self.runner.run(job)
-        except Exception as exc:  # the executor itself failed on this job: park, rebuild
+        # The executor itself failed on this job (SystemExit from model code included): park
+        # the document, rebuild, and let every other document go on.
+        except (Exception, SystemExit) as exc:
             log.exception("partition %d: job %s failed the executor", self.partition, job.job_id)
             reason = f"executor failed: {type(exc).__name__}: {exc}"
             await self._dead_letter(
@@ -643,6 +694,14 @@ class PartitionWorker:
                     headers=_headers_of(dropped, DeadLetterEvent.DROPPED),
                 )
             )
+            # The dropped job will never run: say so, or its client waits on PENDING forever.
+            try:
+                dropped_job = self.codec.decode_record(dropped.value, ActionEnvelope)
+            except RecordDecodeError:
+                pass  # not a job (undecodable bytes): there is no job to answer
+            else:
+                reason = f"dropped by unpark --skip-first (parked: {dropped.reason or 'poison'})"
+                await self._send_event(producer, futures, JobOutcome(job=dropped_job, error=reason))
         log.info("document %s: retrying %d parked record(s)", document_id, len(waiting))
         for letter in waiting:
             retried = _Input(
@@ -718,15 +777,21 @@ class PartitionWorker:
         self.parking.fold(letter)
 
     async def _abort(self, producer: Any) -> None:
+        """Abort the open transaction; a producer that cannot even do that is dropped (the
+        next batch starts a new one, which fences the transaction left open)."""
         try:
             await producer.abort_transaction()
         except Exception as exc:
             log.warning("partition %d: abort failed: %r; restarting producer", self.partition, exc)
-            try:
-                await producer.stop()
-            finally:
+            if self._producer is producer:
                 self._producer = None
-                await self.start()
+            # What it holds belongs to a transaction the broker aborts: no flush is worth
+            # waiting for (a broken producer's stop() can wait forever).
+            await close_client(
+                producer,
+                timeout=_BROKEN_PRODUCER_CLOSE_SECONDS,
+                what=f"the broken producer of partition {self.partition}",
+            )
 
 
 def _latency(created_at: str) -> float | None:

@@ -215,8 +215,42 @@ class JobExecutor:
             delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** min(worker.failures_in_a_row - 1, 10))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
-            with contextlib.suppress(Exception):
-                await self._consumer.seek_to_committed(worker.tp)
+            await self._rewind(worker)
+
+    async def _rewind(self, worker: PartitionWorker) -> bool:
+        """Move the partition back to its committed offset; False if it is no longer ours.
+
+        Until this succeeds the partition stays paused: reading on past a batch whose
+        transaction failed would commit the later records' offsets and lose its actions. So
+        a failure to learn the committed offset (the broker away) is retried, not ignored.
+        `seek_to_committed` is not used: it does not move a partition whose committed
+        offset is 0 or absent, which is exactly the case of a first batch that failed.
+        """
+        consumer = self._consumer
+        tp = worker.tp
+        delay = 0.1
+        while self.workers.get(tp) is worker and not self._stopping.is_set():
+            try:
+                await worker.recover()  # first: the transaction in doubt must be settled
+                committed = await consumer.committed(tp)
+                if tp not in consumer.assignment():
+                    return False
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
+                return True
+            except Exception as exc:  # the broker away: try again, stay paused
+                log.warning(
+                    "partition %d: cannot rewind to its committed offset yet (%s: %s); retrying",
+                    tp.partition,
+                    type(exc).__name__,
+                    exc,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(MAX_RETRY_DELAY, delay * 2)
+        return False  # revoked or stopping: the next owner starts from the committed offset
 
     # -- rebalancing -----------------------------------------------------------------------------
 
@@ -275,8 +309,7 @@ class JobExecutor:
             report = await worker.restore()
             self._stats.restores += 1
             self._stats.restored_operations += report.operations
-            if self.workers.get(tp) is worker:
-                await self._consumer.seek_to_committed(tp)
+            if self.workers.get(tp) is worker and await self._rewind(worker):
                 self._consumer.resume(tp)
         except asyncio.CancelledError:
             await worker.close()

@@ -127,12 +127,21 @@ def select_broker(
             "KAFKA_BOOTSTRAP_SERVERS"
         )
     if not start_local:
+        # REACTOR_ES_HOME is relative by default: from another folder the running local
+        # broker is not found, so say where we looked.
         raise BrokerUnavailable(
             "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS, run `reactor-es broker start`, "
-            f"or `{COMPOSE_HINT}`"
+            f"or `{COMPOSE_HINT}` (no project-local broker runs in {_home(settings)}: is it "
+            "the one `reactor-es run` uses?)"
         )
     broker.start(timeout=timeout)
     return BrokerSelection(broker.bootstrap_servers, "local-started", broker)
+
+
+def _home(settings: Settings) -> str:
+    """`REACTOR_ES_HOME H`, with the folder it means here when H is relative."""
+    home = settings.home
+    return f"REACTOR_ES_HOME {home}" + ("" if home.is_absolute() else f", i.e. {home.absolute()}")
 
 
 async def resolve_bootstrap(settings: Settings, *, start_local: bool = True) -> str:

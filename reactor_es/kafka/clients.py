@@ -7,6 +7,7 @@ every reader of `operations` and `job-events` reads committed records only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from reactor_es.config import Settings
 from reactor_es.kafka.exceptions import KafkaUnreachable
 
 __all__ = [
+    "CLOSE_TIMEOUT",
     "MAX_REQUEST_SIZE",
     "client_options",
     "close_client",
@@ -30,6 +32,11 @@ __all__ = [
     "unreachable",
 ]
 
+
+log = logging.getLogger(__name__)
+
+#: Seconds `close_client` lets a client stop (a producer flush) before tearing it down.
+CLOSE_TIMEOUT = 30.0
 
 #: The producers' `max_request_size`: no record larger than this is sent (topics may take less,
 #: see `reactor_es.kafka.limits`).
@@ -142,19 +149,60 @@ async def start_client(client: Any, bootstrap_servers: str) -> None:
         await client.start()
     except KafkaError as exc:
         aiokafka_log.removeFilter(held)
-        await close_client(client)
+        await _close_unstarted(client)
         raise unreachable(bootstrap_servers, exc, held.reasons(bootstrap_servers)) from exc
     except BaseException:
         aiokafka_log.removeFilter(held)
-        await close_client(client)
+        await _close_unstarted(client)
         raise
     aiokafka_log.removeFilter(held)
     for record in held.held:  # one address failed, another answered: still worth a line
         aiokafka_log.handle(record)
 
 
-async def close_client(client: Any) -> None:
-    """Stop a producer or consumer, or close an admin client; errors are ignored."""
+async def _close_unstarted(client: Any) -> None:
+    """Close a client whose start failed: it holds nothing to flush, so no time limit."""
     closing = getattr(client, "stop", None) or client.close
     with contextlib.suppress(Exception):
         await closing()
+
+
+async def close_client(client: Any, *, timeout: float = CLOSE_TIMEOUT, what: str = "") -> bool:
+    """Stop a producer or consumer, or close an admin client; errors are ignored.
+
+    A producer flushes what it holds before it stops, and aiokafka retries a batch without
+    end while no broker accepts it (after a broker restart it can keep answering "not
+    leader"), so a plain `stop()` can hang forever. After `timeout` seconds the client is
+    torn down without flushing and a warning says so. False if that was needed.
+    """
+    closing = getattr(client, "stop", None) or client.close
+    try:
+        await asyncio.wait_for(closing(), timeout)
+    except TimeoutError:
+        log.warning(
+            "%s did not stop within %gs (records it still held are not sent): closing its "
+            "connections",
+            what or type(client).__name__,
+            timeout,
+        )
+    except Exception:  # closing is best effort
+        return True
+    else:
+        return True
+    await _tear_down(client)
+    return False
+
+
+async def _tear_down(client: Any) -> None:
+    """Cancel a client's background sender and close its connections (aiokafka internals,
+    looked up defensively: a version without them is left to the garbage collector)."""
+    sender = getattr(getattr(client, "_sender", None), "sender_task", None)
+    if isinstance(sender, asyncio.Task) and not sender.done():
+        sender.cancel()
+        with contextlib.suppress(BaseException):
+            await sender
+    connections = getattr(client, "client", None) or getattr(client, "_client", None)
+    close = getattr(connections, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(close(), 5)

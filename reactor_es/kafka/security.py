@@ -38,10 +38,11 @@ def security_options(settings: Settings) -> dict[str, Any]:
         )
     uses_sasl = protocol.startswith("SASL_")
     uses_ssl = protocol.endswith("SSL")
+    mechanism = _mechanism(settings)
     _refuse_unused(settings, protocol, uses_sasl=uses_sasl, uses_ssl=uses_ssl)
     options: dict[str, Any] = {"security_protocol": protocol}
     if uses_sasl:
-        options.update(_sasl_options(settings, protocol))
+        options.update(_sasl_options(settings, protocol, mechanism))
     if uses_ssl:
         options["ssl_context"] = _ssl_context(settings)
     return options
@@ -51,6 +52,7 @@ def _refuse_unused(settings: Settings, protocol: str, *, uses_sasl: bool, uses_s
     sasl_given = [
         name
         for name, value in (
+            ("KAFKA_SASL_MECHANISM", settings.sasl_mechanism),
             ("KAFKA_SASL_USERNAME", settings.sasl_username),
             ("KAFKA_SASL_PASSWORD", settings.sasl_password),
         )
@@ -81,13 +83,19 @@ def _refuse_unused(settings: Settings, protocol: str, *, uses_sasl: bool, uses_s
     )
 
 
-def _sasl_options(settings: Settings, protocol: str) -> dict[str, Any]:
-    mechanism = settings.sasl_mechanism.strip().upper()
+def _mechanism(settings: Settings) -> str:
+    """The SASL mechanism (PLAIN when unset); an unsupported one is refused whatever the
+    protocol, so that is said before anything else."""
+    mechanism = (settings.sasl_mechanism or "PLAIN").strip().upper()
     if mechanism not in SASL_MECHANISMS:
         raise SettingsError(
             f"KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
             f"not {settings.sasl_mechanism!r}"
         )
+    return mechanism
+
+
+def _sasl_options(settings: Settings, protocol: str, mechanism: str) -> dict[str, Any]:
     missing = [
         name
         for name, value in (

@@ -35,7 +35,7 @@ import os
 import random
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -122,14 +122,22 @@ class ChaosRun:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # Each step is bounded: a step that hangs is named in the timeline instead of
+        # holding the test until pytest's timeout.
         if self.publisher is not None:
-            await self.publisher.cancel()
+            await self._bounded("cancel the publisher", self.publisher.cancel())
         for executor in self.executors:
             with contextlib.suppress(Exception):
-                await executor.reap()
-        await self.watch.close()
-        await self.transactions.close()
-        await self.reactor.close()
+                await self._bounded(f"reap {executor.name}", executor.reap())
+        await self._bounded("close the commit watch", self.watch.close())
+        await self._bounded("close the transaction probe", self.transactions.close())
+        await self._bounded("close the client", self.reactor.close())
+
+    async def _bounded(self, step: str, awaitable: Awaitable[None], timeout: float = 60) -> None:
+        try:
+            await asyncio.wait_for(awaitable, timeout)
+        except TimeoutError:
+            self.note(f"teardown: '{step}' did not end within {timeout:g}s; left behind")
 
     def note(self, text: str) -> None:
         line = f"{time.monotonic() - self._t0:7.2f}s {text}"
@@ -182,14 +190,24 @@ class ChaosRun:
             await self.reactor.wait_for_job(job_id, timeout=left)
         self.note(f"all {len(publisher.submitted)} jobs have an outcome")
         topics = TopicNames.from_settings(self.settings)
-        records = await read_operations(
-            self.settings, self.bootstrap, [*self.plan.documents, *self.plan.ghosts]
-        )
         codec = RecordCodec()
         events = [
             codec.decode_record(message.value, JobEvent)
             for message in await read_topic(self.settings, self.bootstrap, topics.job_events)
         ]
+        # The outcomes seen say which operations were committed; their records may become
+        # readable a moment later (commit markers are written partition by partition).
+        reported: dict[str, set[tuple[str, int, str]]] = {}
+        for event in events:
+            reported.setdefault(event.document_id, set()).update(
+                (ref.scope, ref.index, ref.id) for ref in event.operations
+            )
+        records = await read_operations(
+            self.settings,
+            self.bootstrap,
+            [*self.plan.documents, *self.plan.ghosts],
+            expect={document: len(refs) for document, refs in reported.items()},
+        )
         everything = await read_topic(
             self.settings, self.bootstrap, topics.operations, isolation_level="read_uncommitted"
         )

@@ -20,6 +20,7 @@ from reactor_es.kafka.topics import TopicNames, document_key
 from tests.cli.test_cli_end_to_end import Session, session  # noqa: F401  (module fixture)
 from tests.cli.test_cli_refusals import tampered_copy
 from tests.corpus import REPO_ROOT, require_phd_dir
+from tests.pipeline.conftest import end_offsets
 
 TODO = "reactor-es/todo-list"
 
@@ -92,6 +93,47 @@ def test_an_unknown_document_in_a_file_is_refused_with_its_line(
         "(is `reactor-es run` running and the document created?)\n"
     )
     assert session.doc(checked_list) == before
+
+
+async def _actions_end(deployment: Session) -> int:
+    """How many records (and transaction markers) `actions` holds: what a publish moves."""
+    settings = Settings(
+        topic_prefix=deployment.env["REACTOR_ES_TOPIC_PREFIX"],
+        partitions=int(deployment.env["REACTOR_ES_PARTITIONS"]),
+    )
+    topic = TopicNames.from_settings(settings).actions
+    ends = await end_offsets(settings, deployment.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+    return sum(ends.values())
+
+
+def test_creating_a_document_that_exists_is_refused_before_publishing(
+    session: Session,  # noqa: F811
+    checked_list: str,
+) -> None:
+    before = asyncio.run(_actions_end(session))
+    done = session.run("create", "--type", "powerhouse/document-drive", "--id", checked_list)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"reactor-es: error: document {checked_list} already exists (a {TODO})\n",
+    )
+    assert asyncio.run(_actions_end(session)) == before
+
+
+@pytest.mark.parametrize("document_id", ["list-checked", "no-such-document"])
+def test_unpark_of_a_document_not_parked_publishes_nothing(
+    session: Session,  # noqa: F811
+    checked_list: str,
+    document_id: str,
+) -> None:
+    before = asyncio.run(_actions_end(session))
+    done = session.run("unpark", document_id)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        f"unpark {document_id}: document {document_id} is not parked\n",
+        "",
+    )
+    assert asyncio.run(_actions_end(session)) == before
 
 
 async def _poison(deployment: Session, document_id: str) -> None:

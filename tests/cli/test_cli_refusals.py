@@ -30,7 +30,7 @@ KAFKA_COMMANDS = [
 
 
 def run(
-    *args: str, home: Path, cwd: Path | None = None, **env: str
+    *args: str, home: Path, cwd: Path | None = None, stdin: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
@@ -42,6 +42,7 @@ def run(
         [CLI, *args],
         env=clean,
         cwd=cwd or home.parent,
+        stdin=stdin.open("rb") if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,
@@ -116,6 +117,16 @@ def test_status_exits_2_on_a_configuration_error(home: Path) -> None:
         run("status", home=home, REACTOR_ES_BROKER="bogus"),
         "REACTOR_ES_BROKER must be auto, local or docker, not 'bogus'",
     )
+    # A SASL setting under the default PLAINTEXT is refused, the mechanism as the user name.
+    assert_refused(
+        run("status", home=home, KAFKA_SASL_MECHANISM="SCRAM-SHA-256"),
+        "KAFKA_SASL_MECHANISM set but KAFKA_SECURITY_PROTOCOL is PLAINTEXT, which does not use "
+        "it (set it to SASL_PLAINTEXT or SASL_SSL)",
+    )
+    assert_refused(
+        run("status", home=home, KAFKA_SASL_MECHANISM="GSSAPI"),
+        "KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, not 'GSSAPI'",
+    )
     assert_refused(
         run(
             "status",
@@ -151,6 +162,19 @@ def test_timeouts_are_refused_when_the_arguments_are_parsed(
     )
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_replay_wait_is_refused_as_timeouts_are(home: Path, value: str) -> None:
+    done = run(
+        "replay", "--store", "jobs", "--into", "r.db", f"--wait={value}",
+        home=home, KAFKA_BOOTSTRAP_SERVERS="garbage",
+    )  # fmt: skip
+    assert_refused(
+        done,
+        f"argument --wait: must be a positive number of seconds, not {value!r} "
+        "(see `reactor-es replay --help`)",
+    )
+
+
 def test_a_negative_expected_revision_is_refused_when_parsed(home: Path) -> None:
     done = run(
         "publish", "--document", "d", "--type", "ADD_TODO", "--input", "{}",
@@ -163,17 +187,60 @@ def test_a_negative_expected_revision_is_refused_when_parsed(home: Path) -> None
     )
 
 
-def test_an_empty_document_id_is_refused(home: Path) -> None:
-    done = run("create", "--type", TODO, "--id", "", home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
-    assert_refused(done, "document id must not be empty")
+#: Each id argument (`ID` stands for the id) and how argparse names it.
+ID_ARGUMENTS = [
+    (["job", "ID"], "ID", "job id"),
+    (["doc", "ID"], "ID", "document id"),
+    (["unpark", "ID"], "ID", "document id"),
+    (["export", "ID", "d.phd"], "ID", "document id"),
+    (["create", "--type", TODO, "--id", "ID"], "--id", "document id"),
+    (["publish", "--document", "ID", "--type", "ADD_TODO"], "--document", "document id"),
+    (["subscribe", "--document", "ID", "--until-end"], "--document", "document id"),
+]
 
 
 @pytest.mark.parametrize(
-    "command", [["job", ""], ["doc", ""], ["unpark", ""], ["export", "", "d.phd"]]
+    ("value", "problem"),
+    [
+        ("", "must not be empty"),
+        # Undecodable argv bytes (b"bad\xff"): create's own message, for every id.
+        ("bad\udcff", "{what} 'bad\\udcff' is not valid Unicode text (it holds a lone surrogate)"),
+        ("  ", "{what} '  ' is only whitespace"),
+        ("a\nb", "{what} 'a\\nb' holds a control character ('\\n')"),
+        ("a\x1bb", "{what} 'a\\x1bb' holds a control character ('\\x1b')"),
+    ],
+    ids=["empty", "undecodable", "whitespace", "newline", "escape"],
 )
-def test_an_empty_id_argument_is_refused_when_parsed(home: Path, command: list[str]) -> None:
-    done = run(*command, home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
-    assert_refused(done, f"argument ID: must not be empty (see `reactor-es {command[0]} --help`)")
+@pytest.mark.parametrize(
+    ("command", "argument", "what"), ID_ARGUMENTS, ids=[c[0][0] for c in ID_ARGUMENTS]
+)
+def test_a_bad_id_argument_is_refused_when_parsed(
+    home: Path, command: list[str], argument: str, what: str, value: str, problem: str
+) -> None:
+    args = [value if arg == "ID" else arg for arg in command]
+    done = run(*args, home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
+    assert_refused(
+        done,
+        f"argument {argument}: {problem.format(what=what)} (see `reactor-es {command[0]} --help`)",
+    )
+    assert not home.exists()
+
+
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_a_line_that_is_not_utf8_is_refused_with_its_number(
+    home: Path, tmp_path: Path, via: str
+) -> None:
+    actions = tmp_path / "actions.jsonl"
+    actions.write_bytes(
+        b'{"document": "d", "type": "ADD_TODO", "input": {"id": "t1", "text": "a"}}\n'
+        b'{"document": "d", "type": "ADD_TODO", "input": {"text": "\xc3\xa9", "id": "\xff"}}\n'
+    )  # the column counts characters: the two bytes of "\xc3\xa9" are one
+    if via == "file":
+        done = run("publish", str(actions), home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
+    else:
+        done = run("publish", "-", home=home, stdin=actions, KAFKA_BOOTSTRAP_SERVERS="h:1")
+    source = str(actions) if via == "file" else "stdin"
+    assert_refused(done, f"{source} line 2: not valid UTF-8 (byte 0xff at column 69)")
 
 
 @pytest.mark.parametrize(
@@ -212,6 +279,32 @@ def test_reading_commands_create_no_store(home: Path, command: list[str]) -> Non
     )
     assert not home.exists()
     assert not (home.parent / "d.phd").exists()
+
+
+def test_no_broker_names_the_home_it_looked_in(home: Path, tmp_path: Path) -> None:
+    message = (
+        "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS, run `reactor-es broker start`, or "
+        "`docker compose -f docker/compose.yml up -d` (no project-local broker runs in "
+        "REACTOR_ES_HOME {}: is it the one `reactor-es run` uses?)"
+    )
+    assert_refused(run("parked", home=home, REACTOR_ES_BROKER="local"), message.format(home))
+    # The default home is relative: from another folder, where it points is said too.
+    done = run("parked", home=Path(".reactor-es"), cwd=tmp_path, REACTOR_ES_BROKER="local")
+    assert_refused(done, message.format(f".reactor-es, i.e. {tmp_path / '.reactor-es'}"))
+    assert not home.exists()
+
+
+@pytest.mark.parametrize("command", ["verify", "import"])
+def test_a_folder_without_exports_is_an_error(home: Path, tmp_path: Path, command: str) -> None:
+    empty = tmp_path / "no-exports"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an export")
+    done = run(command, str(empty), home=home, KAFKA_BOOTSTRAP_SERVERS="h:1")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"reactor-es: error: no exports (.phd/.zip) found in {empty}\n",
+    )
 
 
 def test_export_refuses_a_target_it_cannot_write(home: Path, tmp_path: Path) -> None:

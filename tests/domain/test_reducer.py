@@ -303,6 +303,30 @@ def test_mutations_before_a_failure_are_rolled_back() -> None:
     assert failed.operation.hash == ok.operation.hash
 
 
+class ExitingModel(CarelessModel):
+    """A handler that calls sys.exit: still just a failed action, not the end of the process."""
+
+    document_type: ClassVar[str] = "test/exiting"
+
+    @action("EXIT", _Counter)
+    def leave(self, state: JsonDict, payload: _Counter, ctx: ReduceContext) -> None:
+        state["count"] += payload.by
+        raise SystemExit(payload.by)
+
+
+def test_a_handler_raising_system_exit_records_an_errored_operation() -> None:
+    model = ExitingModel()
+    document = careless_document(model)
+    ok = apply_action(document, new_action("BUMP", {"by": 2}), model)
+
+    failed = apply_action(document, new_action("EXIT", {"by": 3}), model)
+
+    assert failed.operation.error == "SystemExit: 3"
+    assert (failed.operation.index, failed.operation.skip) == (1, 0)
+    assert document.state["global"] == {"count": 2, "log": [2]}
+    assert failed.operation.hash == ok.operation.hash
+
+
 def test_unknown_action_types_are_recorded_without_effect(todo: TodoListModel) -> None:
     # Powerhouse's generated reducers fall through to `default` and keep the state.
     document = new_todo_document(todo)

@@ -180,6 +180,20 @@ def test_ssl_without_cafile_uses_system_cas() -> None:
             "KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, not 'GSSAPI'",
         ),
         (
+            {"sasl_mechanism": "SCRAM-SHA-256"},
+            "KAFKA_SASL_MECHANISM set but KAFKA_SECURITY_PROTOCOL is PLAINTEXT, which does not "
+            "use it (set it to SASL_PLAINTEXT or SASL_SSL)",
+        ),
+        (
+            {"security_protocol": "SSL", "sasl_mechanism": "PLAIN"},
+            "KAFKA_SASL_MECHANISM set but KAFKA_SECURITY_PROTOCOL is SSL, which does not use it "
+            "(set it to SASL_SSL)",
+        ),
+        (
+            {"sasl_mechanism": "GSSAPI"},
+            "KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, not 'GSSAPI'",
+        ),
+        (
             {"sasl_username": "alice", "sasl_password": "s3cret"},
             "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD set but KAFKA_SECURITY_PROTOCOL is "
             "PLAINTEXT, which does not use them (set it to SASL_PLAINTEXT or SASL_SSL)",

@@ -147,7 +147,13 @@ async def test_executor_failure_parks_and_unpark_retries(
             skipped = await reactor.unpark("doc-f", skip_first=True)
             assert (await reactor.wait_for_job(skipped.id, 30)).status is JobStatus.READ_READY
             assert (await reactor.wait_for_job(later.id, 30)).status is JobStatus.WRITE_READY
-            assert (await reactor.get_job_status(bad.id)).status is JobStatus.PENDING
+            # The dropped job is answered: its client does not wait on PENDING forever.
+            dropped = await reactor.wait_for_job(bad.id, 30)
+            assert dropped.status is JobStatus.FAILED
+            assert dropped.error == (
+                "dropped by unpark --skip-first "
+                "(parked: executor failed: RuntimeError: boom in the executor)"
+            )
     finally:
         executor.stop()
         await task
