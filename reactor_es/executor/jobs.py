@@ -136,6 +136,14 @@ class JobRunner:
                 raise ReactorError(f"document {job.document_id} not found")
             if ensure and is_deleted(document.state):
                 return JobOutcome(job=job)
+            held_type = document.header.document_type
+            if ensure and job.kind is JobKind.DELETE and job.document_type not in (None, held_type):
+                # The drive's file named a document it never created (ADD_FILE of an id
+                # taken by another type): deleting the node must not delete that document.
+                raise ReactorError(
+                    f"document {job.document_id} is a {held_type}, not the "
+                    f"{job.document_type} file its drive deleted: left in place"
+                )
             model = registry.get(document.header.document_type)
         # A retry whose actions all applied already reports them (below): its expected
         # revision was checked when it ran first, and the scope has moved on since.
@@ -194,7 +202,9 @@ class JobRunner:
             # when its child document could not be created, and no index is used up.
             follow_ups: list[ActionEnvelope] = []
             if signals and document is not None and timestamps is None:
-                follow_ups = follow_up_jobs(job, document, new[-1], signals, registry.get)
+                follow_ups = follow_up_jobs(
+                    job, document, new[-1], signals, registry.get, before=saved
+                )
         except ReactorError as exc:
             if saved is not None:
                 self.book.replace(saved)

@@ -67,6 +67,16 @@ def _node_name(document: Document, node_id: str) -> str | None:
     return None
 
 
+def _node_type(document: Document | None, node_id: str) -> str | None:
+    """The document type a drive's file node stands for (None: unknown, not checked)."""
+    nodes = [] if document is None else document.state.get("global", {}).get("nodes", [])
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict) and node.get("id") == node_id:
+            kind = node.get("documentType")
+            return kind if isinstance(kind, str) and kind else None
+    return None
+
+
 def _creation(
     model: DocumentModel,
     document_id: str,
@@ -102,8 +112,14 @@ def follow_up_jobs(
     operation: Operation,
     signals: Sequence[Signal],
     model_for: Any,
+    *,
+    before: Document | None = None,
 ) -> list[ActionEnvelope]:
-    """The jobs that carry out a committed operation's signals."""
+    """The jobs that carry out a committed operation's signals.
+
+    `before` is the drive as it was before the job: a deleted file's node (and so the type
+    of document it stood for) is only there.
+    """
     jobs: list[ActionEnvelope] = []
     when = operation.timestamp_utc_ms
     for position, signal in enumerate(signals):
@@ -136,6 +152,7 @@ def follow_up_jobs(
                     document_id=child,
                     scope=DOCUMENT_SCOPE,
                     kind=JobKind.DELETE,
+                    document_type=_node_type(before, child),
                     actions=[action],
                     created_at_utc_iso=when,
                     meta={**meta, ENSURE_META_KEY: True},

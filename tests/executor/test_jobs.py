@@ -168,6 +168,20 @@ def test_a_file_cannot_take_over_the_drive_or_a_document_of_another_type() -> No
         "document list-1 already exists as a reactor-es/todo-list, not a "
         "powerhouse/document-model: a drive file cannot take it over"
     )
+    # Deleting that file's node must not delete the document the drive never created.
+    removed = runner.run(job("drive-1", [drive_action("DELETE_NODE", {"id": "list-1"}, 4)], 4))
+    assert removed.error is None
+    [delete] = removed.follow_ups
+    assert (delete.kind, delete.document_type) == (JobKind.DELETE, "powerhouse/document-model")
+    kept = runner.run(delete)
+    assert kept.error == (
+        "document list-1 is a reactor-es/todo-list, not the powerhouse/document-model file "
+        "its drive deleted: left in place"
+    )
+    assert kept.records == ()
+    survivor = runner.book.document("list-1")
+    assert survivor is not None
+    assert survivor.state["document"].get("isDeleted") is not True
     # A document of the file's own type is reused, as before (nothing written for it).
     same = {"id": "list-1", "name": "same", "documentType": "reactor-es/todo-list"}
     other = runner_with_drive()
