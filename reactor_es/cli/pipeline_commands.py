@@ -513,6 +513,14 @@ def _doc(args: argparse.Namespace) -> int:
             "operations": data["operations"],
         }
         print(json.dumps(shaped, indent=2, ensure_ascii=False))
+        scope = document.state.get("document")
+        if isinstance(scope, dict) and scope.get("isDeleted") is True:
+            # The JSON says so too, deep in the document scope: easy to miss.
+            when = scope.get("deletedAtUtcIso") or "an unknown time"
+            print(
+                f"note: document {args.document_id} was deleted at {when}; this is its last state",
+                file=sys.stderr,
+            )
         return 0
 
     return run_async(main)

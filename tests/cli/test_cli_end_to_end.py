@@ -214,6 +214,22 @@ def test_a_drive_filled_reorganised_and_undone_through_the_cli(session: Session)
         assert child["header"]["documentType"] == "reactor-es/todo-list"
         assert child["header"]["name"] == name
 
+    # Deleting the file's node deletes its document; `doc` still shows it, and says so.
+    out = session.ok(
+        "publish", "--document", "drive-1", "--type", "DELETE_NODE",
+        "--input", json.dumps({"id": "doc-x"}), "--wait",
+    )  # fmt: skip
+    assert "document doc-x: READ_READY (document[2])" in out.splitlines()[1]
+    shown = session.run("doc", "doc-x")
+    assert shown.returncode == 0
+    deleted = json.loads(shown.stdout)["state"]["document"]
+    assert deleted["isDeleted"] is True
+    assert shown.stderr == (
+        f"note: document doc-x was deleted at {deleted['deletedAtUtcIso']}; "
+        "this is its last state\n"
+    )
+    assert session.run("doc", "doc-y").stderr == ""
+
 
 def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: Path) -> None:
     fixtures = require_phd_dir()
