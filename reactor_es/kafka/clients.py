@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.producer import sender as aiokafka_sender
 
 from reactor_es.config import Settings
 from reactor_es.kafka.exceptions import KafkaUnreachable
@@ -23,6 +24,7 @@ from reactor_es.kafka.exceptions import KafkaUnreachable
 __all__ = [
     "CLOSE_TIMEOUT",
     "MAX_REQUEST_SIZE",
+    "TRANSACTION_RETRY_SECONDS",
     "client_options",
     "close_client",
     "make_admin",
@@ -41,6 +43,12 @@ CLOSE_TIMEOUT = 30.0
 #: The producers' `max_request_size`: no record larger than this is sent (topics may take less,
 #: see `reactor_es.kafka.limits`).
 MAX_REQUEST_SIZE = 8 * 1024 * 1024
+
+#: Seconds a transactional producer waits before asking again to add partitions to a new
+#: transaction while the coordinator still writes the previous one's markers. aiokafka
+#: fixes that wait at 20 ms (KAFKA-5477); on our broker the markers take about 1 ms, so the
+#: fixed wait was 80% of every back-to-back transaction (measured: 25 ms -> 5 ms each).
+TRANSACTION_RETRY_SECONDS = 0.002
 
 
 def client_options(settings: Settings, bootstrap_servers: str) -> dict[str, Any]:
@@ -69,8 +77,18 @@ def make_producer(
         # aiokafka waits retry_backoff_ms (default 100) whenever the coordinator is still
         # finishing the previous transaction: that wait was most of the executor's p99.
         options["retry_backoff_ms"] = 10
+        _shorten_transaction_retry()
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def _shorten_transaction_retry() -> None:
+    """Lower aiokafka's fixed wait between two transactions (a module constant of its
+    sender, read on every retry); a version without it is left as it is."""
+    if getattr(aiokafka_sender, "BACKOFF_OVERRIDE", None) is not None:
+        aiokafka_sender.BACKOFF_OVERRIDE = min(
+            aiokafka_sender.BACKOFF_OVERRIDE, TRANSACTION_RETRY_SECONDS
+        )
 
 
 def make_consumer(
