@@ -113,11 +113,11 @@ def instrument_projectors(timings: Timings) -> None:
     _wrap(timings, AIOKafkaConsumer, "getmany", "consumer.getmany (poll, both runners)")
     _wrap(timings, ProjectorRunner, "_handle", lambda self: f"{self.name}: one batch")
     _wrap(timings, LegacyProjector, "project", "legacy: project (SQLite + READ_READY)")
-    _wrap(timings, ReadReadyReporter, "report", "legacy:   READ_READY publish (acks)")
+    _wrap(timings, ReadReadyReporter, "report", "legacy:   READ_READY handed to the producer")
     _wrap(timings, JobStatusProjector, "project", "jobs: project (SQLite)")
     _wrap(
         timings,
         ProjectorRunner,
         "_commit_to_kafka",
-        lambda self: f"{self.name}: Kafka offset commit",
+        lambda self: f"{self.name}: Kafka offset commit (background)",
     )

@@ -20,6 +20,7 @@ because a job was cut by a restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class ReadReadyReporter:
     Sent after the read model's commit, so a client that sees READ_READY can read the job's
     writes. A send that fails is logged and not retried: the rows are committed and the
     positions moved on, so the job stays WRITE_READY for its waiters (at most once).
+    `reported` counts the events handed to the producer, less those it failed to deliver.
     """
 
     def __init__(self, settings: Settings, bootstrap_servers: str, projector: str) -> None:
@@ -154,6 +156,8 @@ class ReadReadyReporter:
             await close_client(producer, what="the READ_READY producer")
 
     async def report(self, jobs: Sequence[AssembledJob]) -> None:
+        """Hand the READ_READY events to the producer; their acknowledgements are not
+        awaited (the next batch need not wait a broker round trip), a failed one is logged."""
         if not jobs:
             return
         if self._producer is None:
@@ -177,14 +181,25 @@ class ReadReadyReporter:
                 )
                 for job in jobs
             ]
-            await asyncio.gather(*sent)
         except Exception as exc:
-            log.error(
-                "%s: READ_READY of %d jobs (first %s) not published: %r",
-                self.source,
-                len(jobs),
-                jobs[0].job_id,
-                exc,
-            )
+            self._failed(jobs, exc)
             return
         self.reported += len(jobs)
+        acknowledged = asyncio.gather(*sent)
+        acknowledged.add_done_callback(functools.partial(self._acknowledged, jobs))
+
+    def _acknowledged(
+        self, jobs: Sequence[AssembledJob], acknowledged: asyncio.Future[Any]
+    ) -> None:
+        if not acknowledged.cancelled() and acknowledged.exception() is not None:
+            self.reported -= len(jobs)
+            self._failed(jobs, acknowledged.exception())
+
+    def _failed(self, jobs: Sequence[AssembledJob], exc: BaseException | None) -> None:
+        log.error(
+            "%s: READ_READY of %d jobs (first %s) not published: %r",
+            self.source,
+            len(jobs),
+            jobs[0].job_id,
+            exc,
+        )

@@ -13,7 +13,9 @@ the positions they came from in one SQLite transaction; this runner does the Kaf
   markers and skipped records move that offset too, so a partition never sticks behind
   them. The projector writes rows and positions in one transaction and returns the
   positions it committed (it may hold one back, see `legacy_projector`);
-- after the commit the same offsets go to Kafka, only so that lag tools see them;
+- after the commit the same offsets go to Kafka, only so that lag tools see them: in the
+  background, at most one commit in flight (the latest offsets win), so the next poll never
+  waits for that round trip;
 - a batch that fails rolls back in SQLite; the runner seeks back to the stored positions
   and tries again after `retry_delay`, so the records are read again and nothing is lost;
 - the revoke callback waits for the batch in flight (the runner's lock) before the group
@@ -216,6 +218,9 @@ class ProjectorRunner(Generic[R]):
         self._offered: dict[TopicPartition, int] = {}
         self._stats = RunnerStats()
         self._task: asyncio.Task[None] | None = None
+        #: Offsets still to commit to Kafka, and the task committing them (see `_commit_later`).
+        self._to_commit: dict[KafkaPartition, int] = {}
+        self._committing: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -291,6 +296,7 @@ class ProjectorRunner(Generic[R]):
             await task
 
     async def _shutdown(self) -> None:
+        await self._commits_done()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(Exception):
@@ -393,7 +399,7 @@ class ProjectorRunner(Generic[R]):
         for partition, count in Counter(r.partition.partition for r in records).items():
             metrics.projector_records(self.name, partition, count)
         self._progress.set()
-        await self._commit_to_kafka(committed)
+        self._commit_later(committed)
         return False
 
     async def _moved(
@@ -413,14 +419,31 @@ class ProjectorRunner(Generic[R]):
                 stable_ends[tp] = self._consumer.last_stable_offset(ktp)
         return positions, stable_ends
 
-    async def _commit_to_kafka(self, committed: Mapping[TopicPartition, int]) -> None:
-        offsets = {_kafka(tp): offset for tp, offset in committed.items() if tp in self._assigned}
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:  # SQLite holds the truth; the next commit catches up
-            log.debug("projector %s: Kafka offset commit skipped: %r", self.name, exc)
+    def _commit_later(self, committed: Mapping[TopicPartition, int]) -> None:
+        """Commit these offsets to Kafka in the background (SQLite holds the truth)."""
+        self._to_commit.update({_kafka(tp): offset for tp, offset in committed.items()})
+        if self._to_commit and (self._committing is None or self._committing.done()):
+            self._committing = asyncio.create_task(
+                self._commit_to_kafka(), name=f"projector-{self.name}-commit"
+            )
+
+    async def _commit_to_kafka(self) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            offsets = {tp: o for tp, o in offsets.items() if _ours(tp) in self._assigned}
+            if not offsets:
+                continue
+            try:
+                await self._consumer.commit(offsets)
+            except KafkaError as exc:  # SQLite holds the truth; the next commit catches up
+                log.debug("projector %s: Kafka offset commit skipped: %r", self.name, exc)
+
+    async def _commits_done(self) -> None:
+        """Wait for the background commit (before the partitions move or the consumer stops)."""
+        task = self._committing
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await task
 
     async def _rewind(self) -> None:
         """Seek every assigned partition back to its stored position after a failed batch."""
@@ -446,6 +469,7 @@ class ProjectorRunner(Generic[R]):
 
     async def _revoke(self, revoked: Iterable[KafkaPartition]) -> None:
         async with self._lock:  # the batch in flight commits before the partitions go
+            await self._commits_done()
             for ktp in revoked:
                 self._assigned.discard(_ours(ktp))
 
