@@ -38,15 +38,27 @@ __all__ = [
     "ReduceContext",
     "RuleVersion",
     "Signal",
+    "StrictInput",
     "action",
     "parse_instant",
 ]
 
 
 class ActionInput(BaseModel):
-    """Base for action inputs: strict types (a string field refuses numbers and null)."""
+    """Base for action inputs: strict types (a string field refuses numbers and null).
+
+    Unknown fields are kept, as Powerhouse's zod schemas let them through (some of its
+    reducers even store them): its models must replay their recorded inputs unchanged.
+    """
 
     model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
+
+class StrictInput(ActionInput):
+    """Base for the inputs of new models: strict types, and an unknown field is refused
+    (a misspelt optional field would otherwise be silently ignored)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
 
 InputT = TypeVar("InputT", bound=BaseModel)

@@ -1,29 +1,30 @@
 """A to-do list: the smallest complete document model, to copy when you write your own.
 
 A model is a class: its type, its initial state per scope, and one handler per action.
-Each handler names a pydantic input model, so bad input is refused (with the field
-named) before anything changes. A handler edits the state of its scope in place; when
-it raises, the base reducer records the operation with `error` and keeps the old state,
-so check before you mutate. Indexes, hashes and history are the base reducer's business.
+Each handler names a pydantic input model, so bad input (a wrong type, a missing or an
+unknown field) is refused, with the field named, before anything changes. A handler edits
+the state of its scope in place; when it raises, the base reducer records the operation
+with `error` and keeps the old state, so check before you mutate. Indexes, hashes and
+history are the base reducer's business.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from reactor_es.document.model import ActionInput, DocumentModel, ReduceContext, action
+from reactor_es.document.model import DocumentModel, ReduceContext, StrictInput, action
 from reactor_es.document.types import JsonDict
 from reactor_es.errors import ReactorError
 
 __all__ = ["AddTodo", "TodoListModel", "TodoRef", "UnknownTodoError"]
 
 
-class AddTodo(ActionInput):
+class AddTodo(StrictInput):
     id: str
     text: str
 
 
-class TodoRef(ActionInput):
+class TodoRef(StrictInput):
     id: str
 
 

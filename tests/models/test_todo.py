@@ -140,3 +140,16 @@ def test_replaying_the_history_gives_the_same_list() -> None:
     do(document, "TOGGLE_TODO", id="t1")
     do(document, "TOGGLE_TODO", id="t9")
     assert replay_document(document, MODEL) == document
+
+
+def test_an_unknown_input_field_is_refused_naming_it() -> None:
+    document = new_list()
+    before = document.model_dump()
+    with pytest.raises(InvalidActionInputError) as refused:
+        apply_action(
+            document, new_action("ADD_TODO", {"id": "t1", "text": "milk", "txet": "typo"}), MODEL
+        )
+    assert str(refused.value) == (
+        "invalid input for ADD_TODO: field 'txet': Extra inputs are not permitted"
+    )
+    assert document.model_dump() == before
