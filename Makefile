@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# PyICU orders drive node ids exactly as JavaScript's localeCompare; it builds from
+	@# source against the machine's ICU (libicu-dev). Without it a pure-Python key stands in,
+	@# exact for ASCII ids (docs/document-models.md).
+	$(PY) -m pip install -q 'PyICU==2.17' >/dev/null 2>&1 || \
+		echo "note: PyICU could not be built (no ICU headers?); drive node ids beyond ASCII sort approximately"
 	touch $(STAMP)
 
 check: lint typecheck

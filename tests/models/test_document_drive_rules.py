@@ -335,3 +335,18 @@ def test_without_pyicu_the_fallback_takes_over(monkeypatch: pytest.MonkeyPatch) 
     nodes = [{"id": node_id} for node_id in SHUFFLED]
     assert [item["id"] for item in sort_nodes_by_id(nodes)] == SPEC_ORDER
     assert locale_compare("B", "a_b") == 1
+
+
+#: Node 20 (ICU 78.2, locale en-US): `[...ids].sort((a, b) => a.localeCompare(b))`.
+NODE_ORDER_BEYOND_ASCII = [
+    "😀", "a", "A", "å", "Å", "ä", "Ä", "a\tb", "a b", "a_b", "a-b", "a.b", "a1", "b", "B",
+    "dž", "ǅ", "e", "é", "f", "fi", "ﬁ", "i", "İ", "\u0131", "n", "ñ", "o", "ø", "oe", "œ", "ss",
+    "ß", "z", "Z", "ω", "Ω", "\u0435", "ё", "中文", "日本",
+]  # fmt: skip
+
+
+def test_ids_beyond_ascii_sort_as_node_does_with_icu() -> None:
+    if collation.COLLATION_BACKEND != "icu":
+        pytest.skip("PyICU is not installed: ids beyond ASCII sort approximately")
+    shuffled = random.Random(7).sample(NODE_ORDER_BEYOND_ASCII, len(NODE_ORDER_BEYOND_ASCII))
+    assert sorted(shuffled, key=collation.id_sort_key) == NODE_ORDER_BEYOND_ASCII
