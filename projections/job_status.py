@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from projections.exceptions import ProjectorStateError
@@ -30,7 +30,7 @@ from projections.stores.tracking import (
     TopicPartition,
 )
 from reactor_es.config import Settings
-from reactor_es.jobs import JobInfo
+from reactor_es.jobs import STATUS_RANK, JobInfo
 from reactor_es.kafka.records import JobEvent, JobStatus, OperationRef
 from reactor_es.kafka.topics import TopicNames
 
@@ -41,7 +41,6 @@ __all__ = [
     "JobStatusProjector",
     "JobTimes",
     "SqliteJobStatusStore",
-    "fold_event",
 ]
 
 #: The job store's file under `settings.home`.
@@ -85,14 +84,42 @@ _COLUMNS = (
     " pending_at, running_at, write_ready_at, read_ready_at, failed_at"
 )
 
-_UPSERT = (
+
+def _rank(status: str) -> str:
+    """SQL for the lifecycle rank of a status (`STATUS_RANK`; FAILED ranks as the end)."""
+    cases = " ".join(f"WHEN '{status.value}' THEN {rank}" for status, rank in STATUS_RANK.items())
+    return f"(CASE {status} {cases} END)"
+
+
+#: `JobInfo.advance` in SQL: the event moves the job unless it is FAILED already or the
+#: event is no step forward (FAILED always is).
+_MOVES = (
+    "(jobs.status <> 'FAILED' AND (excluded.status = 'FAILED'"
+    f" OR {_rank('excluded.status')} > {_rank('jobs.status')}))"
+)
+
+#: One event folded into its job's row in SQLite, without reading the row first. Every
+#: right-hand side sees the row as it was before this event; events of one job in one
+#: batch are folded in order, as `JobInfo.advance` would.
+_FOLD = (
     f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-    " ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,"
-    " status = excluded.status, error = excluded.error, operations = excluded.operations,"
-    " created_at = excluded.created_at, updated_at = excluded.updated_at,"
-    " pending_at = excluded.pending_at, running_at = excluded.running_at,"
-    " write_ready_at = excluded.write_ready_at, read_ready_at = excluded.read_ready_at,"
-    " failed_at = excluded.failed_at"
+    " ON CONFLICT (id) DO UPDATE SET"
+    f" document_id = CASE WHEN {_MOVES} AND excluded.document_id <> ''"
+    " THEN excluded.document_id ELSE jobs.document_id END,"
+    f" status = CASE WHEN {_MOVES} THEN excluded.status ELSE jobs.status END,"
+    f" error = CASE WHEN {_MOVES} AND excluded.error IS NOT NULL"
+    " THEN excluded.error ELSE jobs.error END,"
+    f" operations = CASE WHEN {_MOVES} AND excluded.operations <> '[]'"
+    " THEN excluded.operations ELSE jobs.operations END,"
+    f" updated_at = CASE WHEN {_MOVES} THEN excluded.updated_at ELSE jobs.updated_at END,"
+    # The first time each status was seen wins; created = PENDING's time, else the earliest.
+    " pending_at = COALESCE(jobs.pending_at, excluded.pending_at),"
+    " running_at = COALESCE(jobs.running_at, excluded.running_at),"
+    " write_ready_at = COALESCE(jobs.write_ready_at, excluded.write_ready_at),"
+    " read_ready_at = COALESCE(jobs.read_ready_at, excluded.read_ready_at),"
+    " failed_at = COALESCE(jobs.failed_at, excluded.failed_at),"
+    " created_at = COALESCE(jobs.pending_at, excluded.pending_at,"
+    " MIN(jobs.created_at, excluded.created_at))"
 )
 
 #: Job ids per SELECT when a batch reads the rows it updates (SQLite's variable limit).
@@ -111,52 +138,31 @@ class JobTimes:
     failed_at: str | None = None
 
 
-@dataclass
-class _JobRow:
-    info: JobInfo
-    times: dict[JobStatus, str] = field(default_factory=dict)
-
-    def to_params(self) -> tuple[object, ...]:
-        info = self.info
-        return (
-            info.id,
-            info.document_id,
-            info.status.value,
-            info.error,
-            _dump_refs(info.operations),
-            info.created_at_utc_iso,
-            info.updated_at_utc_iso,
-            *(self.times.get(status) for status in _TIME_COLUMNS),
-        )
-
-    @classmethod
-    def from_row(cls, row: Row) -> _JobRow:
-        job_id, document_id, status, error, operations, created, updated, *times = row
-        info = JobInfo(
-            id=job_id,
-            document_id=document_id,
-            status=JobStatus(status),
-            created_at_utc_iso=created,
-            updated_at_utc_iso=updated,
-            error=error,
-            operations=_load_refs(operations),
-        )
-        seen = {
-            status: at for status, at in zip(_TIME_COLUMNS, times, strict=True) if at is not None
-        }
-        return cls(info, seen)
+def _event_params(event: JobEvent) -> tuple[object, ...]:
+    """The row `event` makes for a job not seen before (the parameters of `_FOLD`)."""
+    return (
+        event.job_id,
+        event.document_id,
+        event.status.value,
+        event.error,
+        _dump_refs(event.operations),
+        event.at_utc_iso,
+        event.at_utc_iso,
+        *(event.at_utc_iso if status is event.status else None for status in _TIME_COLUMNS),
+    )
 
 
-def fold_event(row: _JobRow | None, event: JobEvent) -> _JobRow:
-    """The row after `event`: status by `JobInfo.advance`, first time per status kept."""
-    if row is None:
-        row = _JobRow(JobInfo.from_event(event))
-    else:
-        row = _JobRow(row.info.advance(event), dict(row.times))
-    row.times.setdefault(event.status, event.at_utc_iso)
-    created = row.times.get(JobStatus.PENDING) or min(row.times.values())
-    row.info = replace(row.info, created_at_utc_iso=created)
-    return row
+def _job_from_row(row: Row) -> JobInfo:
+    job_id, document_id, status, error, operations, created, updated = row[:7]
+    return JobInfo(
+        id=job_id,
+        document_id=document_id,
+        status=JobStatus(status),
+        created_at_utc_iso=created,
+        updated_at_utc_iso=updated,
+        error=error,
+        operations=_load_refs(operations),
+    )
 
 
 def _dump_refs(refs: Sequence[OperationRef]) -> str:
@@ -179,22 +185,10 @@ class JobStatusBatch(PositionRecorder):
         self._events.append(event)
 
     async def flush(self, conn: SqliteConnection) -> None:
-        """Fold the events into the rows they touch, reading each row once."""
-        if not self._events:
-            return
-        job_ids = list(dict.fromkeys(event.job_id for event in self._events))
-        rows: dict[str, _JobRow] = {}
-        for start in range(0, len(job_ids), _READ_CHUNK):
-            chunk = job_ids[start : start + _READ_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            query = f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({marks})"  # noqa: S608
-            for found in await conn.fetch(query, chunk):
-                row = _JobRow.from_row(found)
-                rows[row.info.id] = row
-        for event in self._events:
-            rows[event.job_id] = fold_event(rows.get(event.job_id), event)
-        await conn.executemany(_UPSERT, [row.to_params() for row in rows.values()])
-        self._events = []
+        """Fold the events into their rows, in order, in SQLite (no row is read first)."""
+        if self._events:
+            await conn.executemany(_FOLD, [_event_params(event) for event in self._events])
+            self._events = []
 
 
 class SqliteJobStatusStore(SqliteTrackedStore[JobStatusBatch]):
@@ -230,7 +224,7 @@ class SqliteJobStatusStore(SqliteTrackedStore[JobStatusBatch]):
             f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",  # noqa: S608
             (job_id,),
         )
-        return _JobRow.from_row(rows[0]).info if rows else None
+        return _job_from_row(rows[0]) if rows else None
 
     async def get_times(self, job_id: str) -> JobTimes | None:
         times = await self.times([job_id])

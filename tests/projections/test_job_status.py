@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -285,3 +287,52 @@ async def test_out_of_order_events_from_kafka(settings: Settings, kafka_bootstra
     assert first == JobInfo("job-1", "doc-1", JobStatus.READ_READY, at(1), at(5), None, REFS)
     assert first_times == JobTimes("job-1", at(1), at(2), at(3), at(5), None)
     assert second == JobInfo("job-2", "doc-1", JobStatus.FAILED, at(1), at(4), "boom", ())
+
+
+def _reference_fold(events: list[JobEvent]) -> tuple[JobInfo, JobTimes]:
+    """The row the store must end at: `JobInfo.advance` per event, first time per status."""
+    info = JobInfo.from_event(events[0])
+    first_seen = {events[0].status: events[0].at_utc_iso}
+    for later in events[1:]:
+        info = info.advance(later)
+        first_seen.setdefault(later.status, later.at_utc_iso)
+    created = first_seen.get(JobStatus.PENDING) or min(first_seen.values())
+    info = JobInfo(
+        info.id, info.document_id, info.status, created, info.updated_at_utc_iso, info.error,
+        tuple(info.operations),
+    )  # fmt: skip
+    times = JobTimes(info.id, *(first_seen.get(status) for status in JobStatus))
+    return info, times
+
+
+LIFECYCLE = (
+    event(JobStatus.PENDING, 1, "job-x", source="client"),
+    event(JobStatus.RUNNING, 2, "job-x"),
+    event(JobStatus.WRITE_READY, 3, "job-x", refs=REFS),
+    event(JobStatus.READ_READY, 5, "job-x", refs=REFS[:1]),
+    event(JobStatus.FAILED, 4, "job-x", error="refused"),
+    event(JobStatus.WRITE_READY, 7, "job-x", refs=REFS),  # a re-delivery, later
+)
+
+
+@pytest.mark.parametrize("split", [0, 2, 4], ids=["one batch", "split at 2", "split at 4"])
+async def test_every_order_folds_as_job_info_advance(tmp_path: Path, split: int) -> None:
+    """Every order of six events of one job (720 orders), in one batch or two, ends at the
+    row `JobInfo.advance` gives, times included."""
+    orders = list(itertools.permutations(LIFECYCLE))
+    store = await SqliteJobStatusStore.open(tmp_path / "jobs.db")
+    try:
+        for n, order in enumerate(orders):
+            job_id = f"job-{n}"
+            events = [replace(e, job_id=job_id) for e in order]
+            if split:
+                await store.apply(*events[:split])
+                await store.apply(*events[split:])
+            else:
+                await store.apply(*events)
+            assert (await store.get_job(job_id), await store.get_times(job_id)) == (
+                _reference_fold(events)
+            ), order
+    finally:
+        await store.close()
+    assert len(orders) == 720
