@@ -44,6 +44,9 @@ from reactor_es.kafka.codec_errors import RecordDecodeError
 from reactor_es.kafka.records import HeaderHint, OperationRecord
 from reactor_es.kafka.topics import TopicNames, partition_for
 
+#: Seconds `until_end` waits for transactions written before it started to become readable.
+UNTIL_END_SETTLE_SECONDS = 1.0
+
 __all__ = [
     "StartPosition",
     "SubscribedOperation",
@@ -221,8 +224,7 @@ class Subscription:
             consumer.assign(self._partitions)
             await self._seek(self._partitions)
             if self.until_end:
-                # read_committed: the last stable offset, i.e. everything committed by now.
-                self._ends = dict(await consumer.end_offsets(self._partitions))
+                self._ends = await self._committed_ends()
                 for tp in self._partitions:
                     if await consumer.position(tp) >= self._ends[tp]:
                         self._finish_partition(tp)
@@ -234,6 +236,32 @@ class Subscription:
         except BaseException:
             await self.aclose()
             raise
+
+    async def _committed_ends(self) -> dict[TopicPartition, int]:
+        """Where `until_end` stops: every record committed by now.
+
+        The last stable offset alone can stop short: a commit returns to its producer before
+        the coordinator writes the markers, and until then read_committed readers do not see
+        it (a job already WRITE_READY would be cut off). So the ends wait, briefly, for the
+        last stable offset to reach the high watermark seen at the start; a transaction
+        still open after that is not committed, and is left out.
+        """
+        consumer = self._consumer
+        peek = make_consumer(
+            self.settings, self.bootstrap_servers, group_id=None, isolation_level="read_uncommitted"
+        )
+        await start_client(peek, self.bootstrap_servers)
+        try:
+            written = dict(await peek.end_offsets(self._partitions))
+        finally:
+            await peek.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + UNTIL_END_SETTLE_SECONDS
+        ends = dict(await consumer.end_offsets(self._partitions))
+        while any(ends[tp] < written[tp] for tp in ends) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            ends = dict(await consumer.end_offsets(self._partitions))
+        return ends
 
     async def aclose(self) -> None:
         """Disconnect; iteration ends. Safe to call twice or before `start`."""
