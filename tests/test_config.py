@@ -28,7 +28,7 @@ def test_env_names_are_exactly_what_from_env_reads() -> None:
     source = inspect.getsource(Settings.from_env)
     read = set(re.findall(r'"((?:KAFKA|REACTOR_ES)_[A-Z_]+)"', source))
     assert read == set(ENV_NAMES)
-    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 24
+    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 25
 
 
 def test_defaults() -> None:
@@ -197,4 +197,16 @@ def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert (
         str(caught.value)
         == f"REACTOR_ES_CONFIG: config file {tmp_path / 'nope.toml'} does not exist"
+    )
+
+
+def test_compression_is_one_of_kafkas_codecs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().compression == "zstd"
+    monkeypatch.setenv("REACTOR_ES_COMPRESSION", "LZ4")
+    assert Settings.from_env().compression == "lz4"
+    monkeypatch.setenv("REACTOR_ES_COMPRESSION", "brotli")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env()
+    assert str(refused.value) == (
+        "REACTOR_ES_COMPRESSION must be one of none, gzip, snappy, lz4, zstd, not 'brotli'"
     )

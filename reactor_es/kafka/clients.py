@@ -67,6 +67,7 @@ def make_producer(
     options: dict[str, Any] = {
         "enable_idempotence": True,
         "linger_ms": settings.producer_linger_ms,
+        "compression_type": None if settings.compression == "none" else settings.compression,
         "max_batch_size": 256 * 1024,
         "max_request_size": MAX_REQUEST_SIZE,
         **client_options(settings, bootstrap_servers),
