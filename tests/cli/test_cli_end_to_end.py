@@ -19,7 +19,7 @@ from reactor_es.document.actions import create_document_actions, new_action
 from reactor_es.document.reducer import ReducerOptions, apply_action
 from reactor_es.document.types import Document
 from reactor_es.models.document_drive import DocumentDriveModel
-from tests.corpus import require_phd_dir
+from tests.corpus import CORPUS_DOCUMENTS, CORPUS_OPERATIONS, require_phd_dir
 
 CLI = str(Path(sys.executable).with_name("reactor-es"))
 
@@ -231,16 +231,45 @@ def test_a_drive_filled_reorganised_and_undone_through_the_cli(session: Session)
     assert session.run("doc", "doc-y").stderr == ""
 
 
-def test_import_export_verify_subscribe_and_status(session: Session, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def corpus_import(session: Session) -> subprocess.CompletedProcess[str]:
+    """`reactor-es import <the fixtures folder>`, once for the module: every export."""
+    done: subprocess.CompletedProcess[str] = session.run(
+        "import", str(require_phd_dir()), timeout=600
+    )
+    return done
+
+
+def test_import_the_whole_corpus_folder(
+    session: Session, corpus_import: subprocess.CompletedProcess[str]
+) -> None:
+    done = corpus_import
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "imported: 34 documents, 3180 operations, 0 mismatches"
+    # One "ok" line per export, each with every hash compared; they add up to the total.
+    assert len(lines) == CORPUS_DOCUMENTS + 1
+    counts = []
+    for line in lines[:-1]:
+        assert line.startswith("ok "), line
+        operations, compared, mismatches = line.rsplit(": ", 1)[1].split(", ")
+        assert (compared.split()[0], mismatches) == (operations.split()[0], "0 mismatches")
+        counts.append(int(operations.split()[0]))
+    assert sum(counts) == CORPUS_OPERATIONS
+
+
+def test_import_export_verify_subscribe_and_status(
+    session: Session, corpus_import: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    assert corpus_import.returncode == 0, corpus_import.stdout + corpus_import.stderr
     fixtures = require_phd_dir()
     picked = sorted(fixtures.glob("powerhouse__*todo*"))
     assert [p.name for p in picked] == [
         "powerhouse__08159ba4__todo.phdm.zip",
         "powerhouse__185e158f__versioned-todo.zip",
     ]
-    out = session.ok("import", *map(str, picked))
-    assert out.splitlines()[-1] == "imported: 2 documents, 48 operations, 0 mismatches"
-    # Again: recognised from the log (whatever the idempotency window remembers), not sent.
+    # Imported with the folder: recognised from the log (whatever the idempotency window
+    # remembers), not sent again.
     again = session.ok("import", *map(str, picked)).splitlines()
     assert [line.split(":")[1].split(",")[0] for line in again[:2]] == [
         " already imported",

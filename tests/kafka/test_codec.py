@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -42,15 +41,9 @@ from reactor_es.kafka.schemas import (
     SchemaCatalogue,
     default_catalogue,
 )
+from tests.corpus import require_phd_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = "2026-01-13T16:28:23.880Z"
-
-
-def phd_fixtures_dir() -> Path:
-    configured = os.environ.get("REACTOR_ES_PHD_FIXTURES", "../shared/fixtures/phd/dev")
-    path = Path(configured)
-    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
 
 @pytest.fixture(scope="module")
@@ -366,7 +359,7 @@ def test_json_values_come_back_with_their_python_types(codec: RecordCodec) -> No
 def test_every_operation_of_the_phd_fixtures_round_trips(codec: RecordCodec) -> None:
     """Real Powerhouse operations (the modern shape: nested action with id and timestamp)."""
     count = files = 0
-    for path in sorted(phd_fixtures_dir().glob("*")):
+    for path in sorted(require_phd_dir().glob("*")):
         if path.suffix not in {".phd", ".zip"}:
             continue
         with zipfile.ZipFile(path) as archive:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,14 +22,16 @@ from reactor_es.document.hashing import hash_scope_state
 from reactor_es.document.model import ReduceContext, RuleVersion
 from reactor_es.document.types import Action, JsonDict
 from reactor_es.models.document_model import ERAS, DocumentModelModel
+from tests.corpus import CORPUS_DOCUMENTS, CORPUS_OPERATIONS, phd_fixtures_dir, require_phd_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT / (os.environ.get("REACTOR_ES_PHD_FIXTURES") or "../shared/fixtures/phd/dev")
+FIXTURES = phd_fixtures_dir()
+#: Without the corpus one placeholder remains, whose test fails (`require_phd_dir`) instead
+#: of pytest skipping an empty parameter set.
 EXPORT_NAMES = (
     sorted(path.name for path in FIXTURES.glob("*") if path.suffix in {".phd", ".zip"})
     if FIXTURES.is_dir()
     else []
-)
+) or ["(no exports found)"]
 
 MODEL = DocumentModelModel()
 
@@ -126,27 +127,31 @@ def replay(export: Export, rules: RuleVersion | None = None) -> Replay:
 
 @pytest.fixture(scope="module")
 def exports() -> dict[str, Export]:
-    if not EXPORT_NAMES:
-        pytest.skip(f"no .phd fixtures at {FIXTURES}")
-    return {name: load_export(FIXTURES / name) for name in EXPORT_NAMES}
+    """Every export of the corpus; a missing corpus fails (never a reason to skip)."""
+    folder = require_phd_dir()
+    names = sorted(path.name for path in folder.glob("*") if path.suffix in {".phd", ".zip"})
+    if not names:
+        pytest.fail(f"no .phd/.zip exports in {folder}", pytrace=False)
+    return {name: load_export(folder / name) for name in names}
 
 
 def _manifest_counts() -> dict[str, int]:
-    with (FIXTURES / "MANIFEST.tsv").open(newline="") as handle:
+    with (require_phd_dir() / "MANIFEST.tsv").open(newline="") as handle:
         return {
             row["file"]: int(row["operations"]) for row in csv.DictReader(handle, delimiter="\t")
         }
 
 
 def test_the_corpus_is_complete(exports: dict[str, Export]) -> None:
-    assert len(exports) == 34
+    assert len(exports) == CORPUS_DOCUMENTS == 34
+    assert sorted(exports) == EXPORT_NAMES
     assert sum(len(e.global_ops) for e in exports.values()) == 3172
     assert sum(len(e.document_ops) for e in exports.values()) == 8
     manifest = _manifest_counts()
     assert {
         name: len(e.global_ops) + len(e.document_ops) for name, e in exports.items()
     } == manifest
-    assert sum(manifest.values()) == 3180
+    assert sum(manifest.values()) == CORPUS_OPERATIONS == 3180
 
 
 @pytest.mark.parametrize("name", EXPORT_NAMES)

@@ -3,7 +3,6 @@ the store suites, and pipeline settings on the real broker for the projector sui
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,12 @@ import pytest
 from reactor_es.config import Settings
 from reactor_es.document.phd import read_phd
 from reactor_es.document.types import Document
+from tests.corpus import (  # noqa: F401  (re-exported for the projection suites)
+    CORPUS_DOCUMENTS,
+    CORPUS_OPERATIONS,
+    require_phd_dir,
+)
 from tests.projections.pipeline import make_pipeline_settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Where the exports live unless REACTOR_ES_PHD_FIXTURES says otherwise (repo-root relative).
-DEFAULT_PHD_FIXTURES = "../shared/fixtures/phd/dev"
-#: What the corpus holds (MANIFEST.tsv): a suite that sees less has skipped something.
-CORPUS_DOCUMENTS = 34
-CORPUS_OPERATIONS = 3180
 
 
 @dataclass(frozen=True)
@@ -31,19 +28,10 @@ class Export:
     document: Document
 
 
-def _fixtures_dir() -> Path:
-    configured = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_PHD_FIXTURES)
-    return configured if configured.is_absolute() else (REPO_ROOT / configured).resolve()
-
-
 @pytest.fixture(scope="session")
 def phd_exports() -> list[Export]:
-    folder = _fixtures_dir()
-    files = (
-        sorted(p for p in folder.iterdir() if p.suffix in {".phd", ".zip"})
-        if folder.is_dir()
-        else []
-    )
+    folder = require_phd_dir()
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".phd", ".zip"})
     if not files:
         pytest.fail(
             f"no .phd/.zip exports in {folder} (set REACTOR_ES_PHD_FIXTURES to their folder)",

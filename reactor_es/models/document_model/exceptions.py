@@ -7,13 +7,14 @@ included); each names the id, scope or name at fault.
 
 from __future__ import annotations
 
-from reactor_es.document.exceptions import DocumentError
+from reactor_es.document.exceptions import DocumentError, InvalidActionInputError
 
 __all__ = [
     "DocumentModelRefusal",
     "EmptyInputExpectedError",
     "InvalidScopeError",
     "JsTypeError",
+    "NullInputError",
     "OperationNameFormatError",
     "OperationNameTakenError",
     "ReducerNotImplementedError",
@@ -118,11 +119,27 @@ class ReducerNotImplementedError(DocumentModelRefusal):
         super().__init__(f'Reducer "{handler_name}" not yet implemented')
 
 
-class EmptyInputExpectedError(DocumentModelRefusal):
-    def __init__(self, action_type: str) -> None:
+class EmptyInputExpectedError(DocumentModelRefusal, InvalidActionInputError):
+    """An input with keys where none are wanted (RELEASE_NEW_VERSION): bad input, refused
+    before a fresh action changes anything; `field` is the first key (or "input")."""
+
+    def __init__(self, action_type: str, field: str = "input") -> None:
         self.action_type = action_type
-        super().__init__(f"Expected empty input for action {action_type}")
+        self.field = field
+        self.problem = f"Expected empty input for action {action_type}"
+        DocumentError.__init__(self, self.problem)
 
 
 class JsTypeError(DocumentModelRefusal):
     """Where Powerhouse's handler dies on a JavaScript TypeError, we refuse with its text."""
+
+
+class NullInputError(JsTypeError, InvalidActionInputError):
+    """A null input where Powerhouse reads the input's keys: bad input, with the TypeError's
+    text Powerhouse recorded."""
+
+    def __init__(self, action_type: str) -> None:
+        self.action_type = action_type
+        self.field = "input"
+        self.problem = "Cannot convert undefined or null to object"
+        DocumentError.__init__(self, self.problem)

@@ -17,6 +17,7 @@ from reactor_es.models.document_model.handlers import (
     StateSchemaHandlers,
     VersioningHandlers,
 )
+from reactor_es.models.document_model.handlers.versioning import check_release_input
 from reactor_es.models.document_model.inputs import era_input_model
 from reactor_es.models.document_model.rules import RULE_VERSIONS
 from reactor_es.models.document_model.state import default_global_state, is_unscoped_state
@@ -60,6 +61,17 @@ class DocumentModelModel(
 
     def scope_state(self, state: JsonDict, action: Action) -> Any:
         return state["global"]
+
+    def validate_input(self, action: Action, rules: RuleVersion) -> Any:
+        """As every model, plus RELEASE_NEW_VERSION's check that its input has no keys.
+
+        It has no schema, but that check is its validation (Powerhouse runs it where it
+        runs the others' zod schemas): a fresh action failing it is refused like any bad
+        input, and a replayed one is recorded with Powerhouse's text.
+        """
+        if action.type == "RELEASE_NEW_VERSION":
+            check_release_input(action.input)
+        return super().validate_input(action, rules)
 
     def input_model(self, action_type: str, rules: RuleVersion) -> type[BaseModel] | None:
         today = super().input_model(action_type, rules)

@@ -9,6 +9,7 @@ from reactor_es.document.types import JsonDict
 from reactor_es.models.document_model.exceptions import (
     EmptyInputExpectedError,
     JsTypeError,
+    NullInputError,
     ReducerNotImplementedError,
 )
 from reactor_es.models.document_model.inputs import (
@@ -21,16 +22,20 @@ from reactor_es.models.document_model.jsutil import copy_json
 from reactor_es.models.document_model.rules import RELEASE_NEW_VERSION
 from reactor_es.models.document_model.state import latest_spec
 
-__all__ = ["VersioningHandlers"]
+__all__ = ["VersioningHandlers", "check_release_input"]
 
 
-def _has_own_keys(value: Any) -> bool:
-    """`Object.keys(value).length > 0`, including its TypeError on null."""
-    if value is None:
-        raise JsTypeError("Cannot convert undefined or null to object")
-    if isinstance(value, dict | list | str):
-        return len(value) > 0
-    return False  # numbers and booleans have no own enumerable keys
+def check_release_input(raw_input: Any) -> None:
+    """RELEASE_NEW_VERSION's input check (it has no schema): `Object.keys(input).length`
+    must be 0, and null is a TypeError. The model runs it as the action's input validation,
+    so a fresh action with keys is refused (naming the first) instead of recorded."""
+    if raw_input is None:
+        raise NullInputError("RELEASE_NEW_VERSION")
+    if isinstance(raw_input, dict) and raw_input:
+        raise EmptyInputExpectedError("RELEASE_NEW_VERSION", str(next(iter(raw_input))))
+    if isinstance(raw_input, list | str) and raw_input:
+        raise EmptyInputExpectedError("RELEASE_NEW_VERSION")
+    # numbers and booleans have no own enumerable keys
 
 
 class VersioningHandlers:
@@ -67,8 +72,7 @@ class VersioningHandlers:
         Only the `global` and `local` state definitions are carried over. The new spec
         becomes the latest, so every later edit goes to it and the old one is frozen.
         """
-        if _has_own_keys(raw_input):
-            raise EmptyInputExpectedError("RELEASE_NEW_VERSION")
+        check_release_input(raw_input)  # done already when the input was validated
         if not ctx.rules.has(RELEASE_NEW_VERSION):
             raise ReducerNotImplementedError("releaseNewVersionOperation")
         latest = latest_spec(state)
