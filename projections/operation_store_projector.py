@@ -221,7 +221,8 @@ class OperationStoreProjector(DocumentProjector[_Pending]):
 
     async def _read_stored(self, document_id: str) -> Document:
         assert self._reader is not None  # set by start(), with the store
-        return await self._reader.get_document(document_id)
+        # A deleted document too: the operation store keeps it (a tombstone).
+        return await self._reader.get_held_document(document_id)
 
     def _pending(self, created: bool) -> _Pending:
         return _Pending(created)
