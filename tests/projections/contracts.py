@@ -52,8 +52,8 @@ from projections.stores.operation_store import (
 from projections.stores.paging import Page, Paging
 from projections.stores.tracking import TopicPartition
 from reactor_es.document.ids import derive_operation_id
-from reactor_es.document.types import Document, Operation
 from reactor_es.document.state import is_deleted
+from reactor_es.document.types import Document, Operation
 from tests.projections.builders import (
     DOCUMENT_MODEL,
     deleted_document,
