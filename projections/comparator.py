@@ -7,6 +7,12 @@ they must agree on the header, and for each scope on every operation (id, index,
 hash, timestamp, action, error) and on the resulting and initial state; every difference is
 one `Divergence` naming the document, the scope and the index where it has one.
 
+A deleted document is not found through either (legacy storage deleted it as
+`deleteDocument` did; the operation store keeps it, a tombstone whose last document-scope
+operation is the DELETE_DOCUMENT, but its adapter reads it as legacy storage would). Both
+stores then agree if their deletion records do: the same DELETE_DOCUMENT, instant, type and
+revisions. A document deleted in one store and alive (or missing) in the other diverges.
+
 Compared at the same consumed offset: the two projectors consume `operations` in consumer
 groups of their own and commit their positions with their rows, and every commit that
 writes a document's rows moves the position of the partition the document lives on. So a
@@ -37,7 +43,13 @@ from typing import Any, Self
 
 from projections.exceptions import ProjectorStateError
 from projections.legacy_adapter import OperationStoreFile
-from projections.stores.legacy import DocumentNotFoundError, LegacyStorage, LegacyStorageReader
+from projections.stores.legacy import (
+    DocumentDeletion,
+    DocumentNotFoundError,
+    LegacyStorage,
+    LegacyStorageReader,
+    OperationKey,
+)
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.sqlite import Migration, SqliteDatabase
 from projections.stores.tracking import TopicPartition
@@ -60,6 +72,7 @@ __all__ = [
     "RecordedComparison",
     "comparator_for",
     "diff_documents",
+    "diff_held",
 ]
 
 log = logging.getLogger(__name__)
@@ -205,6 +218,61 @@ def diff_documents(
     return found
 
 
+#: What a store holds under a document id: the document, what is kept of it once deleted,
+#: or nothing.
+Held = Document | DocumentDeletion | None
+
+
+def _where(held: Held) -> str:
+    if isinstance(held, DocumentDeletion):
+        return f"deleted at {held.deleted_at}"
+    return "alive" if held is not None else "missing"
+
+
+def _key(key: OperationKey) -> str:
+    return f"{key.id} (index {key.index}, skip {key.skip}, hash {key.hash})"
+
+
+def diff_held(document_id: str, theirs: Held, ours: Held) -> list[Divergence]:
+    """Every difference between what the two stores hold under a document id."""
+    if not isinstance(theirs, DocumentDeletion) and not isinstance(ours, DocumentDeletion):
+        return diff_documents(document_id, theirs, ours)
+    if not isinstance(theirs, DocumentDeletion) or not isinstance(ours, DocumentDeletion):
+        return [Divergence(document_id, f"{LEGACY}: {_where(theirs)}; {OURS}: {_where(ours)}")]
+    found: list[Divergence] = []
+    if theirs.document_type != ours.document_type:
+        found.append(
+            Divergence(
+                document_id,
+                f"deleted document type: {_both(theirs.document_type, ours.document_type)}",
+            )
+        )
+    if theirs.deleted_at != ours.deleted_at:
+        found.append(
+            Divergence(document_id, f"deleted at: {_both(theirs.deleted_at, ours.deleted_at)}")
+        )
+    if theirs.operation != ours.operation:
+        found.append(
+            Divergence(
+                document_id,
+                f"deleted by: {LEGACY} {_key(theirs.operation)}, {OURS} {_key(ours.operation)}",
+                "document",
+                theirs.operation.index,
+            )
+        )
+    if dict(theirs.revisions) != dict(ours.revisions):
+        found.append(
+            Divergence(
+                document_id,
+                "revisions when deleted: "
+                + _both(
+                    dict(sorted(theirs.revisions.items())), dict(sorted(ours.revisions.items()))
+                ),
+            )
+        )
+    return found
+
+
 # --- one round ---------------------------------------------------------------------------
 
 #: Where a partition stands in each store: (legacy storage, operation store); None = nothing.
@@ -268,13 +336,15 @@ class DualWriteComparator:
         return {tp: (legacy.get(tp), ours.get(tp)) for tp in sorted(legacy.keys() | ours.keys())}
 
     async def document_ids(self) -> list[str]:
-        """Every document of either store: legacy's (in creation order by type), then ours."""
+        """Every document of either store: legacy's (in creation order by type, then the
+        deleted ones), then ours (deleted ones too)."""
         held = await self.operations.snapshots.documents()
         types = dict.fromkeys([*self.document_types, *(t for _, t in held)])
         ids: dict[str, None] = {}
         for document_type in types:
             page = await self.legacy.find_by_type(document_type, limit=None)
             ids.update(dict.fromkeys(page.results))
+        ids.update(dict.fromkeys(await self.legacy.deleted_documents()))
         ids.update(dict.fromkeys(document_id for document_id, _ in held))
         return list(ids)
 
@@ -289,7 +359,7 @@ class DualWriteComparator:
                 continue
             theirs = await _read(self.legacy, document_id)
             ours = await _read(self._ours, document_id)
-            read[document_id] = diff_documents(document_id, theirs, ours)
+            read[document_id] = diff_held(document_id, theirs, ours)
         after = await self.standings()
 
         def steady(tp: TopicPartition) -> bool:
@@ -327,11 +397,11 @@ class DualWriteComparator:
             await asyncio.sleep(poll_interval)
 
 
-async def _read(store: LegacyStorageReader, document_id: str) -> Document | None:
+async def _read(store: LegacyStorageReader, document_id: str) -> Held:
     try:
         return await store.get_document(document_id)
     except DocumentNotFoundError:
-        return None
+        return await store.get_deletion(document_id)
 
 
 # --- the record of rounds ----------------------------------------------------------------

@@ -8,6 +8,13 @@ jobs just stored. An operation is checked against its document before any transa
 opens: a re-delivery (same id, index, skip and hash as the held one) is skipped, one that
 contradicts the history or that the stream refuses is logged and skipped, and its job gets
 no READ_READY. How a batch is written is each projector's own (`_store_batch`).
+
+A deleted document (DELETE_DOCUMENT) takes no operation after its deletion, as the executor
+refuses them: one that comes anyway is logged and skipped. Legacy storage no longer holds a
+deleted document, only its `DocumentDeletion`: an operation of such a document is checked
+against that record instead (the DELETE_DOCUMENT itself by its key, the operations before
+it, whose history legacy storage forgot, by their index), so a re-delivery is skipped and
+never brings the document back.
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ from typing import Generic, Literal, TypeVar
 
 from projections.read_ready import JobAssembler, ReadReadyReporter
 from projections.runner import Delivered, PolledBatch, Projector
-from projections.stores.legacy import DocumentNotFoundError, OperationKey
+from projections.stores.legacy import DocumentDeletion, DocumentNotFoundError, OperationKey
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
 from reactor_es.document.materialize import DocumentStream
+from reactor_es.document.state import DOCUMENT_SCOPE, is_deleted
 from reactor_es.document.types import Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.kafka.records import OperationRecord
@@ -46,6 +54,7 @@ class DocumentProjectorStats:
     rejected: int = 0  # logged and skipped
     cache_misses: int = 0  # documents read back from the store
     jobs_reported: int = 0  # READ_READY sent
+    documents_deleted: int = 0  # by a DELETE_DOCUMENT stored
 
 
 @dataclass
@@ -91,6 +100,8 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
         self._assembler = JobAssembler()
         self._stream = DocumentStream(model_for=registry.get)
         self._partition_of: dict[str, TopicPartition] = {}
+        #: Deletions of documents the store no longer holds, most recently used last.
+        self._deletions: dict[str, DocumentDeletion] = {}
         # Each projector logs under its own module, where its operators look for it.
         self._log = logging.getLogger(type(self).__module__)
 
@@ -114,6 +125,10 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
     @abstractmethod
     def _pending(self, created: bool) -> P:
         """An empty entry for a document the batch writes (`created`: it is new)."""
+
+    async def _read_deletion(self, document_id: str) -> DocumentDeletion | None:
+        """The deletion of a document the store no longer holds (default: it keeps them)."""
+        return None
 
     def _check(self, record: OperationRecord, revision: int) -> None:
         """Raise a `ReactorError` for an operation the store would refuse (default: none)."""
@@ -164,6 +179,10 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
         self._partition_of[document_id] = item.partition
         document = await self._document(document_id)
         scope = operation.action.scope
+        if document is None:
+            deletion = await self._deletion(document_id)
+            if deletion is not None:
+                return self._after_deletion(item, deletion)
         revision = 0 if document is None else document.next_index(scope)
         if document is not None and operation.index < revision:
             known = _held_at(document, scope, operation.index)
@@ -176,6 +195,9 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
                 + ("another operation" if known is not None else "no operation")
                 + f" at index {operation.index}",
             )
+        if document is not None and is_deleted(document.state):
+            when = document.state[DOCUMENT_SCOPE].get("deletedAtUtcIso")
+            return self._reject(item, _deleted(when, operation))
         try:
             self._check(record, revision)
             self._stream.apply(record.streamed())
@@ -187,6 +209,25 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
         entry.add(record, revision)
         entry.job_ids.add(record.job_id)
         return "applied"
+
+    def _after_deletion(
+        self, item: Delivered[OperationRecord], deletion: DocumentDeletion
+    ) -> Outcome:
+        """An operation of a document the store deleted: stored before, or refused."""
+        operation = item.record.operation
+        scope = operation.action.scope
+        deleted_by = deletion.operation
+        if scope == DOCUMENT_SCOPE and operation.index == deleted_by.index:
+            if OperationKey.of(operation) != deleted_by:
+                return self._reject(
+                    item,
+                    f"the document was deleted at {deletion.deleted_at} by another operation "
+                    f"({deleted_by.id}) at index {deleted_by.index}",
+                )
+        elif operation.index >= deletion.revisions.get(scope, 0):
+            return self._reject(item, _deleted(deletion.deleted_at, operation))
+        self.stats.duplicates += 1
+        return "duplicate"
 
     def _reject(self, item: Delivered[OperationRecord], problem: str) -> Outcome:
         operation = item.record.operation
@@ -208,6 +249,22 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
 
     # -- the document cache --------------------------------------------------------------------
 
+    async def _deletion(self, document_id: str) -> DocumentDeletion | None:
+        """The remembered deletion (now the most recently used), else the stored one."""
+        deletion = self._deletions.pop(document_id, None)
+        if deletion is None:
+            deletion = await self._read_deletion(document_id)
+            if deletion is None:
+                return None
+        self._deletions[document_id] = deletion
+        return deletion
+
+    def _deleted_stored(self, deletion: DocumentDeletion) -> None:
+        """A deletion just committed: the store holds the record, no longer the document."""
+        self._stream.forget(deletion.document_id)
+        self._deletions[deletion.document_id] = deletion
+        self.stats.documents_deleted += 1
+
     async def _document(self, document_id: str) -> Document | None:
         """The cached document (now the most recently used), else the stored one, else None."""
         documents = self._stream.documents
@@ -225,15 +282,24 @@ class DocumentProjector(Projector[OperationRecord], Generic[P]):
         documents = self._stream.documents
         while len(documents) > self.cache_size:
             self._forget(next(iter(documents)))
+        while len(self._deletions) > self.cache_size:
+            self._forget(next(iter(self._deletions)))
 
     def _forget(self, document_id: str) -> None:
         self._stream.forget(document_id)
+        self._deletions.pop(document_id, None)
         self._partition_of.pop(document_id, None)
 
     def _forget_all(self) -> None:
-        for document_id in list(self._stream.documents):
+        for document_id in [*self._stream.documents, *self._deletions]:
             self._forget(document_id)
         self._assembler.reset()
+
+
+def _deleted(when: object, operation: Operation) -> str:
+    """Why an operation after its document's deletion is refused (as the executor says)."""
+    at = f" at {when}" if isinstance(when, str) and when else ""
+    return f"the document was deleted{at}: {operation.action.type} refused"
 
 
 def _held_at(document: Document, scope: str, index: int) -> Operation | None:

@@ -23,6 +23,12 @@ Reads of one document are consistent although they span several statements: the 
 row carries a version bumped by every write, and a read whose version changed while it
 read the rows is done again.
 
+A deleted document (DELETE_DOCUMENT, the operation store's tombstone: its rows stay, its
+snapshot says deleted) reads as legacy storage reads it after `deleteDocument`: not found,
+not listed, its slug free; `get_deletion` says when and by which operation it went, and
+`get_held_document` (for the projector and the comparator, not part of the legacy
+interface) still gives it whole.
+
 Writes through the adapter raise `ReadOnlyLegacyStorageError`: in phase 6 only the
 operation-store projector writes, from the `operations` topic.
 """
@@ -46,10 +52,12 @@ from projections.stores.codec import (
 )
 from projections.stores.exceptions import StoreError
 from projections.stores.legacy import (
+    DocumentDeletion,
     DocumentNotFoundError,
     LegacyStorageError,
     LegacyStorageReader,
     LegacyStorageWriter,
+    OperationKey,
     SyncUnit,
     SyncUnitRevision,
     known_scopes,
@@ -65,6 +73,7 @@ from projections.stores.paging import Page, Paging, cursor_key, page_limit, to_p
 from projections.stores.sqlite import Migration, SqliteConnection, SqliteDatabase
 from projections.stores.tracking import TRACKING_MIGRATIONS, TopicPartition
 from reactor_es.document.ids import utc_now_iso
+from reactor_es.document.state import DOCUMENT_SCOPE, is_deleted
 from reactor_es.document.types import Document, DocumentHeader, JsonDict, Operation
 
 __all__ = [
@@ -104,17 +113,28 @@ SNAPSHOT_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX document_snapshots_type ON document_snapshots (document_type, seq)",
         ),
     ),
+    Migration(
+        2,
+        (
+            # When DELETE_DOCUMENT deleted the document (NULL: alive); legacy reads skip it.
+            "ALTER TABLE document_snapshots ADD COLUMN deleted_at TEXT",
+            "UPDATE document_snapshots SET deleted_at ="
+            " coalesce(json_extract(state, '$.document.deletedAtUtcIso'), '')"
+            " WHERE json_type(state, '$.document.isDeleted') = 'true'",
+        ),
+    ),
 )
 
-_SNAPSHOT_COLUMNS = "header, state, initial_state, clipboard, scopes, version"
+_SNAPSHOT_COLUMNS = "header, state, initial_state, clipboard, scopes, version, deleted_at"
 
 _UPSERT = (
     "INSERT INTO document_snapshots (id, document_type, slug, header, state, initial_state,"
-    " clipboard, scopes, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+    " clipboard, scopes, deleted_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     " ON CONFLICT (id) DO UPDATE SET document_type = excluded.document_type,"
     " slug = excluded.slug, header = excluded.header, state = excluded.state,"
     " initial_state = excluded.initial_state, clipboard = excluded.clipboard,"
-    " scopes = excluded.scopes, version = document_snapshots.version + 1"
+    " scopes = excluded.scopes, deleted_at = excluded.deleted_at,"
+    " version = document_snapshots.version + 1"
 )
 
 
@@ -132,8 +152,16 @@ class ReadOnlyLegacyStorageError(LegacyStorageError):
 
 # --- snapshots ---------------------------------------------------------------------------
 
-#: A snapshot as stored: id, type, slug, header, state, initial state, clipboard, scopes.
-_SnapshotRow = tuple[str, str, str, str, str, str, str, str]
+#: A snapshot as stored: id, type, slug, header, state, initial state, clipboard, scopes,
+#: deleted at (None: alive).
+_SnapshotRow = tuple[str, str, str, str, str, str, str, str, str | None]
+
+
+def _deleted_at(document: Document) -> str | None:
+    if not is_deleted(document.state):
+        return None
+    when = document.state[DOCUMENT_SCOPE].get("deletedAtUtcIso")
+    return when if isinstance(when, str) else ""
 
 
 def _snapshot_row(document: Document) -> _SnapshotRow:
@@ -146,6 +174,7 @@ def _snapshot_row(document: Document) -> _SnapshotRow:
         dump_json(document.initial_state),
         dump_operations(document.clipboard),
         dump_json(list(document.operations)),
+        _deleted_at(document),
     )
 
 
@@ -159,10 +188,19 @@ class DocumentSnapshot:
     clipboard: list[Operation]
     scopes: list[str]
     version: int
+    #: When DELETE_DOCUMENT deleted the document; None while it is alive.
+    deleted_at: str | None = None
 
     @classmethod
     def load(
-        cls, header: str, state: str, initial: str, clipboard: str, scopes: str, version: int
+        cls,
+        header: str,
+        state: str,
+        initial: str,
+        clipboard: str,
+        scopes: str,
+        version: int,
+        deleted_at: str | None,
     ) -> Self:
         return cls(
             header=load_header(header),
@@ -171,6 +209,7 @@ class DocumentSnapshot:
             clipboard=load_operations(clipboard),
             scopes=load_json(scopes),
             version=version,
+            deleted_at=deleted_at,
         )
 
 
@@ -182,19 +221,28 @@ class DocumentSnapshots(ABC):
 
     @abstractmethod
     async def get_by_slug(self, slug: str) -> DocumentSnapshot | None:
-        """The first-created document holding this non-empty slug."""
+        """The first-created document not deleted holding this non-empty slug."""
 
     @abstractmethod
     async def version(self, document_id: str) -> int | None:
         """The snapshot's write count (None if absent): a read compares it before and after."""
 
     @abstractmethod
+    async def alive(self, document_id: str) -> bool:
+        """The document has a snapshot and is not deleted."""
+
+    @abstractmethod
     async def find_by_type(self, document_type: str, paging: Paging) -> Page[str]:
-        """Ids of a type in creation order; cursors are creation numbers, as in legacy."""
+        """Ids of a type not deleted, in creation order; cursors are creation numbers, as in
+        legacy."""
 
     @abstractmethod
     async def documents(self) -> list[tuple[str, str]]:
-        """(id, type) of every document, in creation order."""
+        """(id, type) of every document, deleted ones too, in creation order."""
+
+    @abstractmethod
+    async def deleted(self) -> list[str]:
+        """Ids of the deleted documents, sorted."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -235,7 +283,7 @@ class SqliteDocumentSnapshots(DocumentSnapshots):
         return await self._one("id = ?", document_id)
 
     async def get_by_slug(self, slug: str) -> DocumentSnapshot | None:
-        return await self._one("slug = ?", slug) if slug else None
+        return await self._one("slug = ? AND deleted_at IS NULL", slug) if slug else None
 
     async def version(self, document_id: str) -> int | None:
         rows = await self._db.read(
@@ -243,12 +291,18 @@ class SqliteDocumentSnapshots(DocumentSnapshots):
         )
         return int(rows[0][0]) if rows else None
 
+    async def alive(self, document_id: str) -> bool:
+        rows = await self._db.read(
+            "SELECT 1 FROM document_snapshots WHERE id = ? AND deleted_at IS NULL", (document_id,)
+        )
+        return bool(rows)
+
     async def find_by_type(self, document_type: str, paging: Paging) -> Page[str]:
         after = cursor_key(paging, "find_by_type") or 0
         size = page_limit(paging, "find_by_type")
         rows = await self._db.read(
             "SELECT seq, id FROM document_snapshots"
-            " WHERE document_type = ? AND seq > ? ORDER BY seq LIMIT ?",
+            " WHERE document_type = ? AND seq > ? AND deleted_at IS NULL ORDER BY seq LIMIT ?",
             (document_type, after, -1 if size is None else size + 1),
         )
         page = to_page(rows, size, key=lambda row: int(row[0]))
@@ -257,6 +311,12 @@ class SqliteDocumentSnapshots(DocumentSnapshots):
     async def documents(self) -> list[tuple[str, str]]:
         rows = await self._db.read("SELECT id, document_type FROM document_snapshots ORDER BY seq")
         return [(row[0], row[1]) for row in rows]
+
+    async def deleted(self) -> list[str]:
+        rows = await self._db.read(
+            "SELECT id FROM document_snapshots WHERE deleted_at IS NOT NULL ORDER BY id"
+        )
+        return [str(row[0]) for row in rows]
 
     async def close(self) -> None:
         await self._db.close()
@@ -268,8 +328,15 @@ class _MemorySnapshot:
     row: _SnapshotRow
     version: int
 
+    @property
+    def deleted_at(self) -> str | None:
+        return self.row[8]
+
     def load(self) -> DocumentSnapshot:
-        return DocumentSnapshot.load(*self.row[3:], self.version)
+        header, state, initial, clipboard, scopes = self.row[3:8]
+        return DocumentSnapshot.load(
+            header, state, initial, clipboard, scopes, self.version, self.deleted_at
+        )
 
 
 class MemoryDocumentSnapshots(DocumentSnapshots):
@@ -297,7 +364,7 @@ class MemoryDocumentSnapshots(DocumentSnapshots):
     async def get_by_slug(self, slug: str) -> DocumentSnapshot | None:
         if slug:
             for held in self._ordered():
-                if held.row[2] == slug:
+                if held.row[2] == slug and held.deleted_at is None:
                     return held.load()
         return None
 
@@ -305,16 +372,27 @@ class MemoryDocumentSnapshots(DocumentSnapshots):
         held = self._by_id.get(document_id)
         return None if held is None else held.version
 
+    async def alive(self, document_id: str) -> bool:
+        held = self._by_id.get(document_id)
+        return held is not None and held.deleted_at is None
+
     async def find_by_type(self, document_type: str, paging: Paging) -> Page[str]:
         after = cursor_key(paging, "find_by_type") or 0
         size = page_limit(paging, "find_by_type")
-        found = [held for held in self._ordered() if held.row[1] == document_type]
+        found = [
+            held
+            for held in self._ordered()
+            if held.row[1] == document_type and held.deleted_at is None
+        ]
         rows = [(held.seq, held.row[0]) for held in found if held.seq > after]
         page = to_page(rows if size is None else rows[: size + 1], size, key=lambda row: row[0])
         return Page([row[1] for row in page.results], page.next_cursor)
 
     async def documents(self) -> list[tuple[str, str]]:
         return [(held.row[0], held.row[1]) for held in self._ordered()]
+
+    async def deleted(self) -> list[str]:
+        return sorted(id_ for id_, held in self._by_id.items() if held.deleted_at is not None)
 
     async def close(self) -> None:
         return None
@@ -395,9 +473,17 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
         self._snapshots = snapshots
 
     async def get_document(self, document_id: str) -> Document:
+        return await self._read(document_id, deleted=False)
+
+    async def get_held_document(self, document_id: str) -> Document:
+        """The document as the operation store holds it, a deleted one too (what the
+        projector and the comparator read: the legacy interface hides deleted documents)."""
+        return await self._read(document_id, deleted=True)
+
+    async def _read(self, document_id: str, *, deleted: bool) -> Document:
         for _ in range(_READ_ATTEMPTS):
             snapshot = await self._snapshots.get(document_id)
-            if snapshot is None:
+            if snapshot is None or (snapshot.deleted_at is not None and not deleted):
                 raise DocumentNotFoundError(document_id)
             document = await self._assemble(document_id, snapshot)
             if await self._snapshots.version(document_id) == snapshot.version:
@@ -410,7 +496,10 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
         snapshot = await self._snapshots.get_by_slug(slug)
         if snapshot is None:
             raise DocumentNotFoundError(slug, by="slug")
-        return await self.get_document(snapshot.header.id)
+        try:
+            return await self.get_document(snapshot.header.id)
+        except DocumentNotFoundError:  # deleted since
+            raise DocumentNotFoundError(slug, by="slug") from None
 
     async def _assemble(self, document_id: str, snapshot: DocumentSnapshot) -> Document:
         branch = snapshot.header.branch
@@ -438,7 +527,7 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
         self, document_id: str, scope: str | None = None
     ) -> dict[str, list[Operation]]:
         snapshot = await self._snapshots.get(document_id)
-        if snapshot is None:
+        if snapshot is None or snapshot.deleted_at is not None:
             raise DocumentNotFoundError(document_id)
         branch = snapshot.header.branch
         revisions = (await self._operations.get_revisions(document_id, branch)).revision
@@ -446,7 +535,7 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
         return {s: await self._history(document_id, s, branch, revisions) for s in scopes}
 
     async def exists(self, document_id: str) -> bool:
-        return await self._snapshots.version(document_id) is not None
+        return await self._snapshots.alive(document_id)
 
     async def find_by_type(
         self, document_type: str, limit: int | None = 100, cursor: str | None = None
@@ -459,7 +548,7 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
         found: list[SyncUnitRevision] = []
         for unit in units:
             snapshot = await self._snapshots.get(unit.document_id)
-            if snapshot is None:
+            if snapshot is None or snapshot.deleted_at is not None:
                 continue
             header = snapshot.header
             last: Operation | None = None
@@ -485,6 +574,34 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
             )
         return found
 
+    async def get_deletion(self, document_id: str) -> DocumentDeletion | None:
+        snapshot = await self._snapshots.get(document_id)
+        if snapshot is None or snapshot.deleted_at is None:
+            return None
+        branch = snapshot.header.branch
+        revisions = (await self._operations.get_revisions(document_id, branch)).revision
+        following = revisions.get(DOCUMENT_SCOPE)
+        last: Operation | None = None
+        if following is not None:
+            page = await self._operations.get_since(
+                document_id, DOCUMENT_SCOPE, branch, following - 2
+            )
+            last = page.results[-1].operation if page.results else None
+        if last is None:
+            raise StoreError(
+                f"document {document_id} is deleted but holds no document-scope operation"
+            )
+        return DocumentDeletion(
+            document_id=document_id,
+            document_type=snapshot.header.document_type,
+            deleted_at=snapshot.deleted_at,
+            operation=OperationKey.of(last),
+            revisions=dict(sorted(revisions.items())),
+        )
+
+    async def deleted_documents(self) -> list[str]:
+        return await self._snapshots.deleted()
+
     async def create_document(self, document: Document) -> None:
         raise ReadOnlyLegacyStorageError("create_document", document.id)
 
@@ -493,7 +610,7 @@ class OperationStoreLegacyReader(LegacyStorageReader, LegacyStorageWriter):
     ) -> None:
         raise ReadOnlyLegacyStorageError("add_document_operations", document_id)
 
-    async def delete(self, document_id: str) -> bool:
+    async def delete(self, document_id: str, deletion: DocumentDeletion | None = None) -> bool:
         raise ReadOnlyLegacyStorageError("delete", document_id)
 
     async def close(self) -> None:

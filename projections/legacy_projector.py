@@ -4,7 +4,11 @@ Each document is rebuilt from its operations as they come (`DocumentStream`: the
 after an operation travels in its record, so no model reducer runs except for the
 document scope's system operations) and handed to the store as Powerhouse's drive server
 did: CREATE_DOCUMENT creates the document, later operations are appended together with the
-document as it stands after them.
+document as it stands after them, and DELETE_DOCUMENT deletes it, as the legacy server's
+`deleteDocument` did (also when a drive's DELETE_NODE asked for it): the document and its
+operations leave the store, which keeps only a `DocumentDeletion` record, in the same
+transaction as the positions. Its id is never created again: the executor refuses to (a
+deleted document's id is taken for good), and so does this projector.
 
 Why it is built this way:
 
@@ -12,7 +16,8 @@ Why it is built this way:
   store, never by reading Kafka again (the store holds exactly what the positions say);
 - all reads happen before the write transaction opens, and each document costs one store
   call per batch, whatever the number of its operations in the batch;
-- a re-delivered operation (same id, index, skip and hash as the stored one) is skipped;
+- a re-delivered operation (same id, index, skip and hash as the stored one) is skipped,
+  also one of a deleted document (checked against its deletion record);
   one that disagrees with the stored history, or that the store refuses, is logged and
   skipped, with its job left without READ_READY: a bad record never sticks a partition;
 - only whole jobs are written (`JobAssembler`), and positions never pass the first record
@@ -35,10 +40,11 @@ from projections.document_projector import (
 )
 from projections.exceptions import ProjectorStateError
 from projections.stores.exceptions import InvalidOperationError
-from projections.stores.legacy import LegacyStorageBatch, LegacyStorageError
+from projections.stores.legacy import DocumentDeletion, LegacyStorageBatch, LegacyStorageError
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
+from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Document, Operation
 from reactor_es.kafka.records import OperationRecord
 from reactor_es.registry import DocumentModelRegistry
@@ -121,6 +127,9 @@ class LegacyProjector(DocumentProjector[_Pending]):
     async def _read_stored(self, document_id: str) -> Document:
         return await self.store.get_document(document_id)
 
+    async def _read_deletion(self, document_id: str) -> DocumentDeletion | None:
+        return await self.store.get_deletion(document_id)
+
     def _pending(self, created: bool) -> _Pending:
         return _Pending(created)
 
@@ -131,26 +140,39 @@ class LegacyProjector(DocumentProjector[_Pending]):
         rejected_jobs: set[str],
         positions: Mapping[TopicPartition, int],
     ) -> int:
+        deletions: list[DocumentDeletion] = []
         async with self.store.batch() as writer:
-            stored, created = await self._write(writer, pending, rejected_jobs)
+            stored, created = await self._write(writer, pending, rejected_jobs, deletions)
             for tp, offset in positions.items():
                 writer.record_position(consumer, tp.topic, tp.partition, offset)
         self.stats.documents_created += created
+        for deletion in deletions:
+            self._deleted_stored(deletion)
         return stored
 
     async def _write(
-        self, writer: LegacyStorageBatch, pending: dict[str, _Pending], rejected_jobs: set[str]
+        self,
+        writer: LegacyStorageBatch,
+        pending: dict[str, _Pending],
+        rejected_jobs: set[str],
+        deletions: list[DocumentDeletion],
     ) -> tuple[int, int]:
-        """Hand each document to the store; the operations and documents it took."""
+        """Hand each document to the store; the operations and documents it took. The
+        deletions written are added to `deletions`."""
         stored = created = 0
         for document_id, entry in pending.items():
             document = self._stream.document(document_id)
             assert document is not None  # every pending document went through the stream
             try:
+                # The operations go in first, so the store checks them as any others.
+                deletion = DocumentDeletion.of(document) if is_deleted(document.state) else None
                 if entry.created:
                     await writer.create_document(document)
                 else:
                     await writer.add_document_operations(document_id, entry.operations, document)
+                if deletion is not None:
+                    await writer.delete(document_id, deletion)
+                    deletions.append(deletion)
             except (LegacyStorageError, InvalidOperationError) as exc:
                 first = entry.operations[0]
                 log.error(

@@ -14,7 +14,8 @@ How a batch goes:
   of a job still open, as in the legacy projector;
 - first, outside any transaction, every operation is checked against its document (read
   back through the adapter when not cached): a re-delivered operation (same id, index,
-  skip and hash) is skipped, one that contradicts the history or that the store's `apply`
+  skip and hash) is skipped, one that contradicts the history, that comes after its
+  document's DELETE_DOCUMENT (the document is kept, a tombstone) or that the store's `apply`
   rules would refuse (no action id, a gap its skip does not bridge, a bad timestamp) is
   logged and skipped, and its job gets no READ_READY;
 - then one transaction writes, per document, one `apply` per run of a job's operations
@@ -52,6 +53,7 @@ from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.operation_store import OperationStoreError, check_stream_batch
 from projections.stores.tracking import TopicPartition
 from reactor_es.config import Settings
+from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Document, Operation
 from reactor_es.errors import ReactorError
 from reactor_es.kafka.records import OperationRecord
@@ -221,7 +223,8 @@ class OperationStoreProjector(DocumentProjector[_Pending]):
 
     async def _read_stored(self, document_id: str) -> Document:
         assert self._reader is not None  # set by start(), with the store
-        return await self._reader.get_document(document_id)
+        # A deleted document too: the operation store keeps it (a tombstone).
+        return await self._reader.get_held_document(document_id)
 
     def _pending(self, created: bool) -> _Pending:
         return _Pending(created)
@@ -300,4 +303,10 @@ class OperationStoreProjector(DocumentProjector[_Pending]):
                         consumer + READ_READY_SUFFIX, tp.topic, tp.partition, offset
                     )
         self.stats.documents_created += sum(entry.created for entry in pending.values())
+        # A deleted document takes no operation after its DELETE_DOCUMENT: this batch stored it.
+        self.stats.documents_deleted += sum(
+            is_deleted(document.state)
+            for document_id in pending
+            if (document := self._stream.document(document_id)) is not None
+        )
         return stored

@@ -14,10 +14,12 @@ its topic cannot give back. How, and why:
   the topic's end as of the start, then up to wherever the live store has got to meanwhile;
 - the check reads both stores through their own read interfaces and compares every document
   (or job) in full: header, states, every operation, and, for the operation store, each
-  row's job id and predecessor. What a rebuild cannot reproduce is left out: the positions'
-  history, row ids and creation order, and the operation store's write timestamps. As the
-  comparator does, a document counts only if its partition stood at the same offset in both
-  stores before and after it was read; the others are compared again (the live one moved);
+  row's job id and predecessor (a deleted document included); legacy storage no longer holds
+  a deleted document, so there its deletion record is compared. What a rebuild cannot
+  reproduce is left out: the positions' history, row ids and creation order, and the
+  operation store's write timestamps. As the comparator does, a document counts only if its
+  partition stood at the same offset in both stores before and after it was read; the others
+  are compared again (the live one moved);
 - `swap` is stop-the-world: only a rebuilt store found equal and level is swapped in, and
   it refuses while the live projector's consumer group has members or any other process
   (the comparator, a client reading jobs) has the live file open, which SQLite shows by
@@ -156,13 +158,16 @@ class _LegacyView(_TrackedView[SqliteLegacyStorage]):
         found: list[str] = []
         for document_type in self._types:
             found.extend((await self._store.find_by_type(document_type, limit=None)).results)
+        # Deleted documents are compared by what is kept of them: their deletion records.
+        found.extend(await self._store.deleted_documents())
         return found
 
     async def read(self, key: str) -> Any:
         try:
             return (await self._store.get_document(key)).to_json()
         except DocumentNotFoundError:
-            return None
+            deletion = await self._store.get_deletion(key)
+            return None if deletion is None else {"deleted": deletion.to_json()}
 
 
 class _OperationStoreView(_TrackedView[OperationStoreFile]):
@@ -175,7 +180,7 @@ class _OperationStoreView(_TrackedView[OperationStoreFile]):
 
     async def read(self, key: str) -> Any:
         try:
-            document = await self._reader.get_document(key)
+            document = await self._reader.get_held_document(key)  # a deleted one too
         except DocumentNotFoundError:
             return None
         rows: dict[str, list[list[Any]]] = {}

@@ -17,6 +17,17 @@ then skip), applied op by op against the stored history and the ops before it in
 
 A call that raises writes nothing. The stored header's `revision[scope]` is the last stored
 index + 1 for every scope holding operations; other scopes keep the value the caller gave.
+
+Deletion is the legacy server's `deleteDocument`: the document and its operations are gone,
+`get` raises `DocumentNotFoundError` ("Document with id X not found"), `exists` is false, no
+listing names it and its slug is free. What reactor-es adds is a `DocumentDeletion` record
+(`delete(id, deletion)`, `get_deletion`): when and by which DELETE_DOCUMENT operation the
+document went, how far its history had gone, so a projector can tell a re-delivered
+operation of a deleted document and a reader can say why a document is not found. It is
+not part of the legacy interface: every legacy read answers as if it did not exist. Creating
+a document under that id again (legacy storage allows it) forgets the record. Legacy
+`delete` also deleted the children only the document owned; this storage holds no
+parent/child links (drives own their files through their state), so there are none.
 """
 
 from __future__ import annotations
@@ -30,11 +41,13 @@ from typing import Literal, Self
 from projections.stores.exceptions import InvalidOperationError, StoreError
 from projections.stores.paging import Page
 from projections.stores.tracking import PositionRecorder, TrackedStore
+from reactor_es.document.state import DOCUMENT_SCOPE, is_deleted
 from reactor_es.document.types import Document, DocumentHeader, Operation
 
 __all__ = [
     "ConflictOperationError",
     "DocumentAlreadyExistsError",
+    "DocumentDeletion",
     "DocumentMismatchError",
     "DocumentNotFoundError",
     "LegacyStorage",
@@ -47,6 +60,7 @@ __all__ = [
     "StaleOperationError",
     "SyncUnit",
     "SyncUnitRevision",
+    "check_deletion",
     "document_operations",
     "group_by_scope",
     "known_scopes",
@@ -161,6 +175,58 @@ class MissingOperationError(LegacyStorageError):
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentDeletion:
+    """What is kept of a document a DELETE_DOCUMENT operation deleted (see the module docstring).
+
+    `operation` is that DELETE_DOCUMENT (in scope `document`); `revisions` the next index of
+    every scope that held operations when it was deleted; `deleted_at` the instant the
+    document scope's state records (`deletedAtUtcIso`).
+    """
+
+    document_id: str
+    document_type: str
+    deleted_at: str
+    operation: OperationKey
+    revisions: Mapping[str, int]
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentDeletion:
+        """The deletion of a document whose last document-scope operation deleted it."""
+        history = document.operations.get(DOCUMENT_SCOPE, [])
+        last = history[-1] if history else None
+        if last is None or last.action.type != "DELETE_DOCUMENT" or not is_deleted(document.state):
+            raise InvalidOperationError(
+                document.id,
+                DOCUMENT_SCOPE,
+                document.next_index(DOCUMENT_SCOPE),
+                "the document is not deleted (its last document operation is no DELETE_DOCUMENT)",
+            )
+        when = document.state[DOCUMENT_SCOPE].get("deletedAtUtcIso")
+        return cls(
+            document_id=document.id,
+            document_type=document.document_type,
+            deleted_at=when if isinstance(when, str) and when else last.timestamp_utc_ms,
+            operation=OperationKey.of(last),
+            revisions={
+                scope: operations[-1].index + 1
+                for scope, operations in sorted(document.operations.items())
+                if operations
+            },
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON values, as the replay check compares stores."""
+        op = self.operation
+        return {
+            "documentId": self.document_id,
+            "documentType": self.document_type,
+            "deletedAtUtcIso": self.deleted_at,
+            "operation": {"id": op.id, "index": op.index, "skip": op.skip, "hash": op.hash},
+            "revision": dict(sorted(self.revisions.items())),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SyncUnit:
     """One operation history: a scope of a document on a branch."""
 
@@ -217,6 +283,14 @@ class LegacyStorageReader(ABC):
         """Revisions of the units whose document exists, in the order asked."""
 
     @abstractmethod
+    async def get_deletion(self, document_id: str) -> DocumentDeletion | None:
+        """Why a document is not found: its deletion (None: not deleted, or created again)."""
+
+    @abstractmethod
+    async def deleted_documents(self) -> list[str]:
+        """Ids of the deleted documents that `get_deletion` knows, sorted."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release the store; waits for an open batch. Idempotent."""
 
@@ -241,8 +315,11 @@ class LegacyStorageWriter(ABC):
         """Merge `operations` into the history and store `document` as the current document."""
 
     @abstractmethod
-    async def delete(self, document_id: str) -> bool:
-        """Remove a document and its operations; False if there was none."""
+    async def delete(self, document_id: str, deletion: DocumentDeletion | None = None) -> bool:
+        """Remove a document and its operations; False if there was none.
+
+        With `deletion` (of this id), keep that record of it for `get_deletion`.
+        """
 
 
 class LegacyStorageBatch(LegacyStorageWriter, PositionRecorder):
@@ -266,12 +343,18 @@ class LegacyStorage(LegacyStorageReader, LegacyStorageWriter, TrackedStore):
         async with self.batch() as batch:
             await batch.add_document_operations(document_id, operations, document)
 
-    async def delete(self, document_id: str) -> bool:
+    async def delete(self, document_id: str, deletion: DocumentDeletion | None = None) -> bool:
         async with self.batch() as batch:
-            return await batch.delete(document_id)
+            return await batch.delete(document_id, deletion)
 
 
 # --- merge rules shared by the adapters --------------------------------------------------
+
+
+def check_deletion(document_id: str, deletion: DocumentDeletion | None) -> None:
+    """Refuse the record of another document's deletion."""
+    if deletion is not None and deletion.document_id != document_id:
+        raise DocumentMismatchError(document_id, deletion.document_id)
 
 
 def document_operations(document: Document) -> list[Operation]:

@@ -21,6 +21,7 @@ from projections.stores.codec import (
 )
 from projections.stores.legacy import (
     DocumentAlreadyExistsError,
+    DocumentDeletion,
     DocumentMismatchError,
     DocumentNotFoundError,
     LegacyStorage,
@@ -28,6 +29,7 @@ from projections.stores.legacy import (
     OperationKey,
     SyncUnit,
     SyncUnitRevision,
+    check_deletion,
     document_operations,
     group_by_scope,
     known_scopes,
@@ -83,9 +85,10 @@ class _State:
     records: dict[str, _Record] = field(default_factory=dict)
     slugs: dict[str, str] = field(default_factory=dict)
     next_seq: int = 1
+    deletions: dict[str, DocumentDeletion] = field(default_factory=dict)
 
     def fork(self) -> _State:
-        return _State(dict(self.records), dict(self.slugs), self.next_seq)
+        return _State(dict(self.records), dict(self.slugs), self.next_seq, dict(self.deletions))
 
 
 def _stored(operation: Operation) -> _StoredOperation:
@@ -131,6 +134,7 @@ class _MemoryLegacyBatch(LegacyStorageBatch):
         if slug:
             state.slugs[slug] = document_id
         state.next_seq += 1
+        state.deletions.pop(document_id, None)
 
     async def add_document_operations(
         self, document_id: str, operations: Sequence[Operation], document: Document
@@ -173,8 +177,14 @@ class _MemoryLegacyBatch(LegacyStorageBatch):
             if slug:
                 state.slugs[slug] = document_id
 
-    async def delete(self, document_id: str) -> bool:
+    async def delete(self, document_id: str, deletion: DocumentDeletion | None = None) -> bool:
         self._check_open()
+        check_deletion(document_id, deletion)
+        if deletion is not None:
+            # Copied: the caller may go on changing the mapping it passed.
+            self._state.deletions[document_id] = replace(
+                deletion, revisions=dict(deletion.revisions)
+            )
         record = self._state.records.pop(document_id, None)
         if record is None:
             return False
@@ -221,6 +231,15 @@ class MemoryLegacyStorage(MemoryTrackedStore[_MemoryLegacyBatch], LegacyStorage)
     async def exists(self, document_id: str) -> bool:
         self._check_open()
         return document_id in self._state.records
+
+    async def get_deletion(self, document_id: str) -> DocumentDeletion | None:
+        self._check_open()
+        deletion = self._state.deletions.get(document_id)
+        return None if deletion is None else replace(deletion, revisions=dict(deletion.revisions))
+
+    async def deleted_documents(self) -> list[str]:
+        self._check_open()
+        return sorted(self._state.deletions)
 
     async def find_by_type(
         self, document_type: str, limit: int | None = 100, cursor: str | None = None

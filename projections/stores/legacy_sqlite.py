@@ -4,7 +4,8 @@ Documents are rows (header, state, initial state and clipboard as JSON); operati
 rows keyed by (document, scope, index), clustered in that order so a history reads in one
 range scan. Per-scope next indexes are kept on the document row, so appending needs no read
 of the history: the stored operations are only read when an incoming index reaches back
-into it (a re-delivery or a conflict).
+into it (a re-delivery or a conflict). Deletion records are rows of `legacy_deletions`,
+which no legacy read looks at.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from projections.stores.codec import (
 )
 from projections.stores.legacy import (
     DocumentAlreadyExistsError,
+    DocumentDeletion,
     DocumentMismatchError,
     DocumentNotFoundError,
     LegacyStorage,
@@ -32,6 +34,7 @@ from projections.stores.legacy import (
     OperationKey,
     SyncUnit,
     SyncUnitRevision,
+    check_deletion,
     document_operations,
     group_by_scope,
     known_scopes,
@@ -76,6 +79,35 @@ LEGACY_MIGRATIONS: tuple[Migration, ...] = (
             " body TEXT NOT NULL,"
             " PRIMARY KEY (document_seq, scope, idx)"
             ") WITHOUT ROWID",
+        ),
+    ),
+    Migration(
+        2,
+        (
+            # What a DELETE_DOCUMENT leaves: legacy storage forgot the document, we keep this.
+            "CREATE TABLE legacy_deletions ("
+            " id TEXT PRIMARY KEY,"
+            " document_type TEXT NOT NULL,"
+            " deleted_at TEXT NOT NULL,"
+            " op_id TEXT NOT NULL,"
+            " idx INTEGER NOT NULL,"
+            " skip INTEGER NOT NULL,"
+            " hash TEXT NOT NULL,"
+            " revisions TEXT NOT NULL"
+            ") WITHOUT ROWID",
+            # Stores written before deletions deleted still hold deleted documents: delete
+            # them now, as the projector deletes them, keeping the record of each.
+            "INSERT INTO legacy_deletions"
+            " (id, document_type, deleted_at, op_id, idx, skip, hash, revisions)"
+            " SELECT d.id, d.document_type,"
+            "  coalesce(json_extract(d.state, '$.document.deletedAtUtcIso'), o.timestamp),"
+            "  o.op_id, o.idx, o.skip, o.hash, d.revisions"
+            " FROM legacy_documents d JOIN legacy_operations o"
+            "  ON o.document_seq = d.seq AND o.scope = 'document'"
+            "  AND o.idx = json_extract(d.revisions, '$.document') - 1"
+            " WHERE json_type(d.state, '$.document.isDeleted') = 'true'"
+            "  AND json_extract(o.body, '$.action.type') = 'DELETE_DOCUMENT'",
+            "DELETE FROM legacy_documents WHERE id IN (SELECT id FROM legacy_deletions)",
         ),
     ),
 )
@@ -194,6 +226,8 @@ class _SqliteLegacyBatch(LegacyStorageBatch):
             added.extend(scope_added)
             revisions[scope] = scope_added[-1].index + 1
         scopes = known_scopes(document.operations, grouped)
+        # Legacy storage lets a deleted document's id be created again: the record goes.
+        await self._conn.execute("DELETE FROM legacy_deletions WHERE id = ?", (document_id,))
         cursor = await self._conn.execute(
             "INSERT INTO legacy_documents (id, document_type, slug, header, state,"
             " initial_state, clipboard, scopes, revisions)"
@@ -254,13 +288,34 @@ class _SqliteLegacyBatch(LegacyStorageBatch):
         row.slug, row.scopes, row.revisions, row.update = slug, scopes, revisions, update
         row.added.extend(_operation_rows(row.seq, added))
 
-    async def delete(self, document_id: str) -> bool:
+    async def delete(self, document_id: str, deletion: DocumentDeletion | None = None) -> bool:
         self._check_open()
+        check_deletion(document_id, deletion)
         # One statement (operations go by ON DELETE CASCADE), so it cannot half-happen.
         cursor = await self._conn.execute(
             "DELETE FROM legacy_documents WHERE id = ?", (document_id,)
         )
         self._rows.pop(document_id, None)
+        if deletion is not None:
+            op = deletion.operation
+            await self._conn.execute(
+                "INSERT INTO legacy_deletions"
+                " (id, document_type, deleted_at, op_id, idx, skip, hash, revisions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET document_type = excluded.document_type,"
+                " deleted_at = excluded.deleted_at, op_id = excluded.op_id, idx = excluded.idx,"
+                " skip = excluded.skip, hash = excluded.hash, revisions = excluded.revisions",
+                (
+                    document_id,
+                    deletion.document_type,
+                    deletion.deleted_at,
+                    op.id,
+                    op.index,
+                    op.skip,
+                    op.hash,
+                    dump_json(dict(deletion.revisions)),
+                ),
+            )
         return cursor.rowcount > 0
 
     async def flush(self) -> None:
@@ -363,6 +418,27 @@ class SqliteLegacyStorage(SqliteTrackedStore[_SqliteLegacyBatch], LegacyStorage)
     async def exists(self, document_id: str) -> bool:
         found = await self._db.read("SELECT 1 FROM legacy_documents WHERE id = ?", (document_id,))
         return bool(found)
+
+    async def get_deletion(self, document_id: str) -> DocumentDeletion | None:
+        rows = await self._db.read(
+            "SELECT document_type, deleted_at, op_id, idx, skip, hash, revisions"
+            " FROM legacy_deletions WHERE id = ?",
+            (document_id,),
+        )
+        if not rows:
+            return None
+        document_type, deleted_at, op_id, idx, skip, op_hash, revisions = rows[0]
+        return DocumentDeletion(
+            document_id=document_id,
+            document_type=document_type,
+            deleted_at=deleted_at,
+            operation=OperationKey(op_id, idx, skip, op_hash),
+            revisions=load_json(revisions),
+        )
+
+    async def deleted_documents(self) -> list[str]:
+        rows = await self._db.read("SELECT id FROM legacy_deletions ORDER BY id")
+        return [str(row[0]) for row in rows]
 
     async def find_by_type(
         self, document_type: str, limit: int | None = 100, cursor: str | None = None

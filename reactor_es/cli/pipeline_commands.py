@@ -29,6 +29,7 @@ from reactor_es.cli.runtime import (
 from reactor_es.client import Reactor, check_document_id
 from reactor_es.config import Settings
 from reactor_es.document.phd import PhdExport, read_phd, write_phd
+from reactor_es.document.types import Document
 from reactor_es.document.verify import (
     counted,
     error_line,
@@ -303,9 +304,18 @@ def _create(args: argparse.Namespace) -> int:
         async with _reactor_session(settings, bootstrap) as reactor:
             if args.document_id is not None:
                 held = await _held_type(reactor, args.document_id)
-                if held is not None:  # the executor would fail the job: say it, send nothing
+                when = await _deleted_at(reactor.documents_store, args.document_id)
+                # The executor would fail the job: say it, send nothing.
+                problem = (
+                    f"already exists (a {held})"
+                    if held is not None
+                    else f"was deleted at {when}: its id is not used again"
+                    if when is not None
+                    else None
+                )
+                if problem is not None:
                     print(
-                        f"reactor-es: error: document {args.document_id} already exists (a {held})",
+                        f"reactor-es: error: document {args.document_id} {problem}",
                         file=sys.stderr,
                     )
                     return 1
@@ -450,11 +460,22 @@ def _publish(args: argparse.Namespace) -> int:
     return run_async(main)
 
 
+async def _deleted_at(documents: Any, document_id: str) -> str | None:
+    """When the document was deleted, if the read store says it was (None: it was not)."""
+    deletion = await documents.get_deletion(document_id)
+    return None if deletion is None else str(deletion.deleted_at)
+
+
 async def _document_type(reactor: Reactor, document_id: str) -> str:
     """The type of an existing document; a document the read store lacks is refused."""
     try:
         document = await reactor.get_document(document_id)
     except ReactorError as exc:
+        when = await _deleted_at(reactor.documents_store, document_id)
+        if when is not None:
+            raise ClientError(
+                f"document {document_id} was deleted at {when}: it takes no more actions"
+            ) from None
         raise ClientError(
             f"{exc} (is `reactor-es run` running and the document created?)"
         ) from None
@@ -469,6 +490,20 @@ async def _held_type(reactor: Reactor, document_id: str) -> str | None:
     except ReactorError:
         return None
     return document.header.document_type
+
+
+async def _shown_document(documents: Any, document_id: str) -> Document:
+    """The document to print or export; a deleted one is refused saying when it went."""
+    from projections.stores.legacy import DocumentNotFoundError
+
+    try:
+        document: Document = await documents.get_document(document_id)
+    except DocumentNotFoundError as exc:
+        when = await _deleted_at(documents, document_id)
+        if when is None:
+            raise
+        raise ClientError(f"document {document_id} was deleted at {when} ({exc})") from None
+    return document
 
 
 def _store_missing(what: str, path: Path) -> ClientError:
@@ -505,7 +540,7 @@ def _doc(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with _existing_document_reader(settings, args.document_id) as documents:
-            document = await documents.get_document(args.document_id)
+            document = await _shown_document(documents, args.document_id)
         data = document.to_json()
         shaped = {
             "header": data["header"],
@@ -513,14 +548,6 @@ def _doc(args: argparse.Namespace) -> int:
             "operations": data["operations"],
         }
         print(json.dumps(shaped, indent=2, ensure_ascii=False))
-        scope = document.state.get("document")
-        if isinstance(scope, dict) and scope.get("isDeleted") is True:
-            # The JSON says so too, deep in the document scope: easy to miss.
-            when = scope.get("deletedAtUtcIso") or "an unknown time"
-            print(
-                f"note: document {args.document_id} was deleted at {when}; this is its last state",
-                file=sys.stderr,
-            )
         return 0
 
     return run_async(main)
@@ -636,7 +663,7 @@ def _export(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with _existing_document_reader(settings, args.document_id) as documents:
-            document = await documents.get_document(args.document_id)
+            document = await _shown_document(documents, args.document_id)
         data = write_phd(document)
         existed = target.exists()
         try:

@@ -1,10 +1,11 @@
 """Running one job against a book of documents: pure, no Kafka.
 
 A job is all or nothing. Every action is applied in order; if any is refused (bad input,
-unknown document or type, a deleted document, a revision conflict, a drive signal naming
-a child document type that is not registered) the job fails, the document is put back as
-it was and no operation is published: no index is used up. A model handler that raises
-is not a refusal: Powerhouse records it as an operation with `error`, and so do we.
+unknown document or type, a deleted document or its id created again, a revision conflict,
+a drive signal naming a child document type that is not registered) the job fails, the
+document is put back as it was and no operation is published: no index is used up. A
+model handler that raises is not a refusal: Powerhouse records it as an operation with
+`error`, and so do we.
 
 Retries are safe: an action whose id the document has already applied is not applied
 again; the job reports the operation it produced the first time.
@@ -21,6 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from reactor_es.document.exceptions import DocumentDeletedError
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.document.model import DocumentModel, Signal
 from reactor_es.document.reducer import (
@@ -118,6 +120,10 @@ class JobRunner:
             model = registry.get(document.header.document_type)
             return JobOutcome(job=job, follow_ups=[copy_job(job, document, model)])
         if job.kind is JobKind.CREATE:
+            if document is not None and is_deleted(document.state) and not self._all_applied(job):
+                # A deleted document's id is taken for good (its DELETE_DOCUMENT is the last
+                # word of its log), whoever asks: a client, or a drive's ADD_FILE.
+                raise DocumentDeletedError(job.document_id, "CREATE_DOCUMENT")
             if document is not None and ensure:
                 held_type = document.header.document_type
                 if job.document_type and held_type != job.document_type:

@@ -214,19 +214,43 @@ def test_a_drive_filled_reorganised_and_undone_through_the_cli(session: Session)
         assert child["header"]["documentType"] == "reactor-es/todo-list"
         assert child["header"]["name"] == name
 
-    # Deleting the file's node deletes its document; `doc` still shows it, and says so.
+    # Deleting the file's node deletes its document, as the legacy server's deleteDocument
+    # did: legacy storage no longer holds it, and `doc` says when it went (exit 2).
     out = session.ok(
         "publish", "--document", "drive-1", "--type", "DELETE_NODE",
         "--input", json.dumps({"id": "doc-x"}), "--wait",
     )  # fmt: skip
     assert "document doc-x: READ_READY (document[2])" in out.splitlines()[1]
-    shown = session.run("doc", "doc-x")
-    assert shown.returncode == 0
-    deleted = json.loads(shown.stdout)["state"]["document"]
-    assert deleted["isDeleted"] is True
-    assert shown.stderr == (
-        f"note: document doc-x was deleted at {deleted['deletedAtUtcIso']}; "
-        "this is its last state\n"
+    stream = [json.loads(line) for line in session.ok(
+        "subscribe", "--document", "doc-x", "--from", "beginning", "--until-end"
+    ).splitlines()]  # fmt: skip
+    deletion = stream[-1]["operation"]
+    assert (stream[-1]["scope"], deletion["index"], deletion["action"]["type"]) == (
+        "document", 2, "DELETE_DOCUMENT"
+    )  # fmt: skip
+    gone = (
+        f"reactor-es: error: document doc-x was deleted at {deletion['timestampUtcMs']} "
+        "(Document with id doc-x not found)\n"
+    )
+    for command in (["doc", "doc-x"], ["export", "doc-x", str(session.home / "x.phd")]):
+        shown = session.run(*command)
+        assert (shown.returncode, shown.stdout, shown.stderr) == (2, "", gone)
+    assert not (session.home / "x.phd").exists()
+    # Its id is not used again, nor does it take actions: refused before publishing.
+    again = session.run("create", "--type", "reactor-es/todo-list", "--id", "doc-x")
+    assert (again.returncode, again.stderr) == (
+        1,
+        f"reactor-es: error: document doc-x was deleted at {deletion['timestampUtcMs']}: "
+        "its id is not used again\n",
+    )
+    more = session.run(
+        "publish", "--document", "doc-x", "--type", "ADD_TODO",
+        "--input", json.dumps({"id": "t1", "text": "milk"}),
+    )  # fmt: skip
+    assert (more.returncode, more.stderr) == (
+        2,
+        f"reactor-es: error: document doc-x was deleted at {deletion['timestampUtcMs']}: "
+        "it takes no more actions\n",
     )
     assert session.run("doc", "doc-y").stderr == ""
 

@@ -8,7 +8,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reactor_es.document.actions import create_document_actions, new_action
+from reactor_es.document.actions import (
+    create_document_actions,
+    delete_document_action,
+    new_action,
+)
 from reactor_es.document.model import DocumentModel, ReduceContext, action
 from reactor_es.document.reducer import apply_action
 from reactor_es.document.types import Action, Document, JsonDict
@@ -217,3 +221,44 @@ def test_the_same_job_delivered_again_after_a_restore_publishes_nothing() -> Non
     )
     assert retried.redelivered is False
     assert [(r.scope, r.index) for r in retried.operations] == [("global", 0)]
+
+
+def test_a_deleted_document_id_is_not_created_again() -> None:
+    """The log keeps a deleted document (a tombstone): its id is taken for good, whether a
+    client creates it again or a drive's ADD_FILE names it; a retry of the first creation
+    still reports what it did."""
+    runner = runner_with_drive()
+    todo = default_registry().get("reactor-es/todo-list")
+    genesis = create_document_actions(todo, "list-1", timestamp=T0)
+    first = job("list-1", genesis, 1, kind=JobKind.CREATE, document_type=todo.document_type)
+    assert runner.run(first).error is None
+    deleted = runner.run(
+        job("list-1", [delete_document_action("list-1", timestamp=T0)], 2, kind=JobKind.DELETE)
+    )
+    assert [(r.scope, r.operation.index, r.operation.action.type) for r in deleted.records] == [
+        ("document", 2, "DELETE_DOCUMENT")
+    ]
+    before = as_it_stands(runner, "list-1")
+
+    again = create_document_actions(todo, "list-1", timestamp=T0)
+    created = runner.run(
+        job("list-1", again, 3, kind=JobKind.CREATE, document_type=todo.document_type)
+    )
+    assert (created.error, created.records) == (
+        "document list-1 is deleted: CREATE_DOCUMENT refused",
+        (),
+    )
+    as_file = {"id": "list-1", "name": "again", "documentType": todo.document_type}
+    [child] = runner.run(job("drive-1", [drive_action("ADD_FILE", as_file, 4)], 4)).follow_ups
+    refused = runner.run(child)
+    assert (refused.error, refused.records) == (
+        "document list-1 is deleted: CREATE_DOCUMENT refused",
+        (),
+    )
+    retried = runner.run(first)
+    assert (retried.error, list(retried.records)) == (None, [])
+    assert [(ref.scope, ref.index) for ref in retried.operations] == [
+        ("document", 0),
+        ("document", 1),
+    ]
+    assert as_it_stands(runner, "list-1") == before

@@ -12,6 +12,7 @@ from reactor_es.document.types import Action, Document, DocumentHeader, Operatio
 __all__ = [
     "DOCUMENT_MODEL",
     "Clock",
+    "deleted_document",
     "document",
     "operation",
     "operations",
@@ -113,6 +114,34 @@ def document(
         operations=ops,
         clipboard=clipboard or [],
     )
+
+
+def deleted_document(
+    document_id: str = "doc-1", *, slug: str = "", at: str = "2024-01-01T00:01:00.000Z"
+) -> Document:
+    """A document created, given global [0, 1], then deleted: document scope CREATE_DOCUMENT
+    (0), DELETE_DOCUMENT (1), its state marked deleted at `at`, as the base reducer leaves it."""
+    doc = document(
+        document_id,
+        slug=slug,
+        ops={
+            "document": [
+                operation(0, document_id=document_id, scope="document", type="CREATE_DOCUMENT"),
+                operation(
+                    1,
+                    document_id=document_id,
+                    scope="document",
+                    type="DELETE_DOCUMENT",
+                    input={"documentId": document_id},
+                    at=at,
+                ),
+            ],
+            "global": operations(0, 1, document_id=document_id),
+            "local": [],
+        },
+    )
+    doc.state["document"].update(isDeleted=True, deletedAtUtcIso=at)
+    return doc
 
 
 class Clock:

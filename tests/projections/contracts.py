@@ -30,6 +30,7 @@ from projections.stores.exceptions import (
 from projections.stores.legacy import (
     ConflictOperationError,
     DocumentAlreadyExistsError,
+    DocumentDeletion,
     DocumentMismatchError,
     DocumentNotFoundError,
     LegacyStorage,
@@ -51,8 +52,15 @@ from projections.stores.operation_store import (
 from projections.stores.paging import Page, Paging
 from projections.stores.tracking import TopicPartition
 from reactor_es.document.ids import derive_operation_id
+from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Document, Operation
-from tests.projections.builders import DOCUMENT_MODEL, document, operation, operations
+from tests.projections.builders import (
+    DOCUMENT_MODEL,
+    deleted_document,
+    document,
+    operation,
+    operations,
+)
 from tests.projections.conftest import CORPUS_DOCUMENTS, CORPUS_OPERATIONS, Export
 
 __all__ = [
@@ -83,7 +91,9 @@ class LegacyStorageReadContract(ABC):
     async def open_reader(
         self, directory: Path, documents: Sequence[Document]
     ) -> LegacyStorageReader:
-        """A reader over a fresh store holding exactly `documents` (created in that order)."""
+        """A reader over a fresh store holding exactly `documents` (created in that order);
+        a document whose state says it is deleted (`deleted_document`) is then deleted, as
+        its store deletes a document whose DELETE_DOCUMENT it stored."""
 
     @pytest.fixture
     async def seed(self, tmp_path: Path) -> AsyncIterator[Seed]:
@@ -202,6 +212,31 @@ class LegacyStorageReadContract(ABC):
         with pytest.raises(InvalidQueryError) as raised:
             await reader.find_by_type(DOCUMENT_MODEL, limit=0)
         assert str(raised.value) == "find_by_type: paging limit must be a positive integer, got 0"
+
+    async def test_a_deleted_document_reads_as_after_delete_document(self, seed: Seed) -> None:
+        gone = deleted_document("doc-2", slug="gone")
+        reader = await seed(self.first(), gone, document("doc-3", slug="third"))
+        for read in (reader.get_document, reader.get_operations):
+            with pytest.raises(DocumentNotFoundError) as raised:
+                await read("doc-2")
+            assert str(raised.value) == "Document with id doc-2 not found"
+        with pytest.raises(DocumentNotFoundError, match=r"^Document with slug gone not found$"):
+            await reader.get_document_by_slug("gone")
+        assert await reader.exists("doc-2") is False
+        assert await reader.find_by_type(DOCUMENT_MODEL) == Page(["doc-1", "doc-3"], None)
+        assert await reader.get_synchronization_units_revision([SyncUnit("doc-2", "global")]) == []
+        # What reactor-es keeps of it, beside the legacy interface.
+        assert await reader.get_deletion("doc-2") == DocumentDeletion(
+            document_id="doc-2",
+            document_type=DOCUMENT_MODEL,
+            deleted_at="2024-01-01T00:01:00.000Z",
+            operation=OperationKey.of(gone.operations["document"][1]),
+            revisions={"document": 2, "global": 2},
+        )
+        assert await reader.get_deletion("doc-1") is None
+        assert await reader.get_deletion("nope") is None
+        assert await reader.deleted_documents() == ["doc-2"]
+        assert (await reader.get_document("doc-3")).id == "doc-3"
 
     async def test_synchronization_units_revision(self, seed: Seed) -> None:
         reader = await seed(self.first())
@@ -427,6 +462,8 @@ class LegacyStorageContract(LegacyStorageReadContract, TrackingContract):
         store = await self.open_store(directory)
         for doc in documents:
             await store.create_document(doc)
+            if is_deleted(doc.state):
+                await store.delete(doc.id, DocumentDeletion.of(doc))
         return store
 
     async def open_tracked(self, directory: Path) -> LegacyStorage:
@@ -695,6 +732,81 @@ class LegacyStorageContract(LegacyStorageReadContract, TrackingContract):
         await store.create_document(again)
         assert await store.get_document("doc-1") == again
         assert (await store.find_by_type(DOCUMENT_MODEL)).results == ["doc-2", "doc-1"]
+
+    async def test_delete_keeps_the_record_it_is_given_until_the_id_is_created_again(
+        self, store: LegacyStorage
+    ) -> None:
+        gone = deleted_document("doc-1", slug="first")
+        await store.create_document(gone)
+        deletion = DocumentDeletion.of(gone)
+        assert deletion.revisions == {"document": 2, "global": 2}  # scopes holding operations
+        assert await store.delete("doc-1", deletion) is True
+        deletion.revisions["global"] = 99  # type: ignore[index]  # the caller's, not stored
+        assert await store.get_deletion("doc-1") == DocumentDeletion.of(gone)
+        assert await store.exists("doc-1") is False
+        # Deleting again (a re-delivery) changes nothing; the record stays.
+        assert await store.delete("doc-1", DocumentDeletion.of(gone)) is False
+        assert await store.deleted_documents() == ["doc-1"]
+        # Legacy storage lets the id be created again (the projector never asks it to).
+        again = document("doc-1", slug="first", ops={"global": operations(0)})
+        await store.create_document(again)
+        assert await store.get_document("doc-1") == again
+        assert await store.get_deletion("doc-1") is None
+        assert await store.deleted_documents() == []
+
+    async def test_a_deletion_record_of_another_document_is_refused(
+        self, store: LegacyStorage
+    ) -> None:
+        await self.seeded(store)
+        with pytest.raises(DocumentMismatchError) as raised:
+            await store.delete("doc-1", DocumentDeletion.of(deleted_document("doc-2")))
+        assert str(raised.value) == "operations for document doc-1 came with document doc-2"
+        assert await store.exists("doc-1") is True
+        assert await store.deleted_documents() == []
+
+    async def test_a_deletion_commits_with_the_batch_and_its_positions(
+        self, store: LegacyStorage
+    ) -> None:
+        gone = deleted_document("doc-1")
+        created, deleting = gone.model_copy(deep=True), gone.model_copy(deep=True)
+        created.operations["document"].pop()
+        created.header.revision["document"] = 1
+        created.state["document"] = dict(self.first().state["document"])
+
+        async def crash() -> None:
+            async with store.batch() as batch:
+                await batch.add_document_operations(
+                    "doc-1", [deleting.operations["document"][1]], deleting
+                )
+                await batch.delete("doc-1", DocumentDeletion.of(deleting))
+                batch.record_position("legacy", "operations", 0, 7)
+                raise RuntimeError("crash before the commit")
+
+        await store.create_document(created)
+        with pytest.raises(RuntimeError, match=r"^crash before the commit$"):
+            await crash()
+        assert await store.get_document("doc-1") == created
+        assert (await store.get_deletion("doc-1"), await store.get_positions("legacy")) == (
+            None,
+            {},
+        )
+        # Created, advanced and deleted in one batch, as a projector stores a whole job.
+        async with store.batch() as batch:
+            await batch.create_document(document("doc-2"))
+            await batch.add_document_operations(
+                "doc-2", operations(0, 1, document_id="doc-2"), document("doc-2")
+            )
+            await batch.delete("doc-2", DocumentDeletion.of(deleted_document("doc-2")))
+            await batch.add_document_operations(
+                "doc-1", [deleting.operations["document"][1]], deleting
+            )
+            await batch.delete("doc-1", DocumentDeletion.of(deleting))
+            batch.record_position("legacy", "operations", 0, 7)
+        assert await store.get_positions("legacy") == {TopicPartition("operations", 0): 7}
+        assert await store.deleted_documents() == ["doc-1", "doc-2"]
+        assert await store.find_by_type(DOCUMENT_MODEL) == Page([], None)
+        with pytest.raises(DocumentNotFoundError, match=r"^Document with id doc-2 not found$"):
+            await store.get_operations("doc-2")
 
     # --- real exports ---------------------------------------------------------------------
 

@@ -16,17 +16,20 @@ from projections.comparator import (
     Divergence,
     DualWriteComparator,
     diff_documents,
+    diff_held,
 )
 from projections.legacy_adapter import OperationStoreFile
+from projections.stores.legacy import DocumentDeletion, OperationKey
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.tracking import TopicPartition
 from reactor_es.cli.main import main
 from reactor_es.config import Settings
 from reactor_es.document.hashing import hash_scope_state
+from reactor_es.document.state import is_deleted
 from reactor_es.document.types import Document
 from reactor_es.kafka.topics import partition_for
 from reactor_es.registry import default_registry
-from tests.projections.builders import document, operations
+from tests.projections.builders import deleted_document, document, operations
 from tests.projections.test_legacy_adapter import store_document
 
 TOPIC = "operations"
@@ -97,6 +100,42 @@ def test_a_missing_document_or_scope_is_a_divergence() -> None:
     ]
 
 
+def test_a_deletion_agrees_only_with_the_same_deletion() -> None:
+    gone = deleted_document("doc-1")
+    deletion = DocumentDeletion.of(gone)
+    assert diff_held("doc-1", deletion, DocumentDeletion.of(gone)) == []
+    at = "2024-01-01T00:01:00.000Z"
+    assert [d.line() for d in diff_held("doc-1", deletion, doc("doc-1", 0))] == [
+        f"document doc-1: legacy storage: deleted at {at}; operation store: alive"
+    ]
+    assert [d.line() for d in diff_held("doc-1", doc("doc-1", 0), deletion)] == [
+        f"document doc-1: legacy storage: alive; operation store: deleted at {at}"
+    ]
+    assert [d.line() for d in diff_held("doc-1", None, deletion)] == [
+        f"document doc-1: legacy storage: missing; operation store: deleted at {at}"
+    ]
+    other = DocumentDeletion(
+        "doc-1",
+        "acme/other",
+        "2024-01-01T00:02:00.000Z",
+        OperationKey(deletion.operation.id, 1, 0, "rival"),
+        {"document": 2, "global": 3},
+    )
+    op_id = deletion.operation.id
+    assert [d.line() for d in diff_held("doc-1", deletion, other)] == [
+        "document doc-1: deleted document type: legacy storage 'powerhouse/document-model', "
+        "operation store 'acme/other'",
+        f"document doc-1: deleted at: legacy storage '{at}', operation store "
+        "'2024-01-01T00:02:00.000Z'",
+        f"document doc-1 scope document index 1: deleted by: legacy storage {op_id} (index 1, "
+        f"skip 0, hash hash-document-1), operation store {op_id} (index 1, skip 0, hash rival)",
+        "document doc-1: revisions when deleted: legacy storage {'document': 2, 'global': 2}, "
+        "operation store {'document': 2, 'global': 3}",
+    ]
+    # Documents alive in both are compared in full, as before.
+    assert diff_held("doc-1", doc("doc-1", 0), doc("doc-1", 0)) == []
+
+
 def test_json_values_compare_as_javascript_sees_them() -> None:
     theirs, ours = doc("doc-1"), doc("doc-1")
     theirs.state["global"]["flag"] = True
@@ -112,17 +151,22 @@ async def seed(
     documents: Sequence[Document],
     legacy_positions: Mapping[int, int],
     our_positions: Mapping[int, int] | None = None,
+    our_documents: Sequence[Document] | None = None,
 ) -> None:
-    """Both stores of `home` holding `documents`, at the positions given per partition."""
+    """Both stores of `home` holding `documents` (the operation store `our_documents` if
+    given), at the positions given per partition. A deleted document is deleted from legacy
+    storage, as its projector does, and kept in the operation store, a tombstone."""
     home.mkdir(parents=True, exist_ok=True)
     async with await SqliteLegacyStorage.open(home / "legacy.db") as legacy, legacy.batch() as b:
         for item in documents:
             await b.create_document(item)
+            if is_deleted(item.state):
+                await b.delete(item.id, DocumentDeletion.of(item))
         for partition, offset in legacy_positions.items():
             b.record_position(LEGACY, TOPIC, partition, offset)
     ours = legacy_positions if our_positions is None else our_positions
     async with await OperationStoreFile.open(home / "operations.db") as store, store.batch() as b:
-        for item in documents:
+        for item in documents if our_documents is None else our_documents:
             await store_document(b.operations, item)
             b.snapshots.put(item)
         for partition, offset in ours.items():
@@ -135,7 +179,7 @@ def alter(path: Path, sql: str, *params: object) -> None:
         assert conn.execute(sql, params).rowcount == 1
 
 
-PARTITIONS = {"doc-1": 0, "doc-2": 1, "doc-3": 1}
+PARTITIONS = {"doc-1": 0, "doc-2": 1, "doc-3": 1, "doc-4": 0, "doc-5": 1}
 
 
 class Stores:
@@ -194,6 +238,45 @@ async def test_hand_altered_rows_are_reported_where_they_are(tmp_path: Path) -> 
         "operation store 'tampered'",
     ]
     assert comparison.summary() == "compared: 3 documents, 2 divergences"
+
+
+async def test_a_document_deleted_in_both_stores_agrees_and_one_deleted_in_one_diverges(
+    tmp_path: Path,
+) -> None:
+    gone = deleted_document("doc-4")
+    await seed(tmp_path / "agree", [*THREE, gone], {0: 4, 1: 7})
+    async with Stores(tmp_path / "agree") as comparator:
+        assert await comparator.document_ids() == ["doc-1", "doc-2", "doc-3", "doc-4"]
+        comparison = await comparator.compare()
+    assert comparison.summary() == "compared: 4 documents, 0 divergences"
+
+    # Deleted in the operation store only, deleted in legacy storage only, and a deletion
+    # the operation store never had: each named with its document.
+    await seed(
+        tmp_path / "diverge",
+        [*THREE, doc("doc-4", 0, 1), deleted_document("doc-5")],
+        {0: 4, 1: 7},
+        our_documents=[*THREE, gone],
+    )
+    async with Stores(tmp_path / "diverge") as comparator:
+        comparison = await comparator.compare()
+    at = "2024-01-01T00:01:00.000Z"
+    assert [d.line() for d in comparison.divergences] == [
+        f"document doc-4: legacy storage: alive; operation store: deleted at {at}",
+        f"document doc-5: legacy storage: deleted at {at}; operation store: missing",
+    ]
+    assert comparison.summary() == "compared: 5 documents, 2 divergences"
+
+    # The same deletion, but not the same DELETE_DOCUMENT: named where it differs.
+    alter(tmp_path / "agree" / "legacy.db", "UPDATE legacy_deletions SET hash = 'tampered'")
+    async with Stores(tmp_path / "agree") as comparator:
+        comparison = await comparator.compare()
+    delete_id = gone.operations["document"][1].id
+    assert [d.line() for d in comparison.divergences] == [
+        f"document doc-4 scope document index 1: deleted by: legacy storage {delete_id} "
+        f"(index 1, skip 0, hash tampered), operation store {delete_id} (index 1, skip 0, "
+        "hash hash-document-1)"
+    ]
 
 
 async def test_partitions_at_different_offsets_are_deferred(tmp_path: Path) -> None:

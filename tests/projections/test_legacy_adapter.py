@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,13 +16,13 @@ from projections.legacy_adapter import (
     ReadOnlyLegacyStorageError,
 )
 from projections.stores.exceptions import StoreError
-from projections.stores.legacy import LegacyStorageReader
+from projections.stores.legacy import DocumentDeletion, LegacyStorageReader
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.operation_store import OperationStoreWriter
 from projections.stores.operation_store_memory import MemoryOperationStore
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.document.types import Document, Operation
-from tests.projections.builders import Clock, document, operation, operations
+from tests.projections.builders import Clock, deleted_document, document, operation, operations
 from tests.projections.conftest import CORPUS_DOCUMENTS, CORPUS_OPERATIONS, Export
 from tests.projections.contracts import LegacyStorageReadContract
 
@@ -81,6 +82,25 @@ async def test_writes_are_refused_with_a_clear_error(tmp_path: Path) -> None:
         # Nothing changed.
         assert await reader.get_document("doc-1") == doc
         assert await reader.exists("doc-2") is False
+
+
+async def test_a_file_of_the_first_snapshot_schema_knows_its_deleted_documents(
+    tmp_path: Path,
+) -> None:
+    gone, kept = deleted_document("doc-1", slug="gone"), document("doc-2", slug="gone")
+    await (await open_sqlite_adapter(tmp_path, [gone, kept])).close()
+    with sqlite3.connect(tmp_path / "operations.db") as conn:
+        conn.execute("ALTER TABLE document_snapshots DROP COLUMN deleted_at")
+        conn.execute(
+            "UPDATE schema_versions SET version = 1 WHERE component = 'document_snapshots'"
+        )
+    async with await OperationStoreFile.open(tmp_path / "operations.db") as store:
+        reader = store.legacy_reader()
+        assert await reader.exists("doc-1") is False
+        assert (await reader.get_document_by_slug("gone")).id == "doc-2"
+        assert await reader.get_deletion("doc-1") == DocumentDeletion.of(gone)
+        assert await reader.get_held_document("doc-1") == gone
+        assert await reader.deleted_documents() == ["doc-1"]
 
 
 async def test_revision_and_operations_come_from_the_rows_not_the_snapshot(

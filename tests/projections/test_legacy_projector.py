@@ -201,8 +201,8 @@ class CrashingProjector(LegacyProjector):
         self.writes = 0
         self.stalled = asyncio.Event()
 
-    async def _write(self, writer, pending, rejected_jobs):  # type: ignore[no-untyped-def]
-        stored = await super()._write(writer, pending, rejected_jobs)
+    async def _write(self, writer, pending, rejected_jobs, deletions):  # type: ignore[no-untyped-def]
+        stored = await super()._write(writer, pending, rejected_jobs, deletions)
         self.writes += 1
         if self.writes == self.crash_in_batch:
             self.stalled.set()

@@ -93,8 +93,8 @@ class FailingOnce(LegacyProjector):
 
     failed = False
 
-    async def _write(self, writer, pending, rejected_jobs):  # type: ignore[no-untyped-def]
-        stored = await super()._write(writer, pending, rejected_jobs)
+    async def _write(self, writer, pending, rejected_jobs, deletions):  # type: ignore[no-untyped-def]
+        stored = await super()._write(writer, pending, rejected_jobs, deletions)
         if not self.failed:
             self.failed = True
             raise RuntimeError("disk on fire")

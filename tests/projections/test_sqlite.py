@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 
 from projections.stores.exceptions import SchemaVersionError, StoreIOError
+from projections.stores.legacy import DocumentDeletion
 from projections.stores.legacy_sqlite import SqliteLegacyStorage
 from projections.stores.operation_store_sqlite import SqliteOperationStore
 from projections.stores.sqlite import Migration, SqliteDatabase
 from projections.stores.tracking import TopicPartition
-from tests.projections.builders import DOCUMENT_MODEL, Clock, document, operations
+from tests.projections.builders import (
+    DOCUMENT_MODEL,
+    Clock,
+    deleted_document,
+    document,
+    operations,
+)
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -28,7 +35,7 @@ async def test_stores_use_wal_and_record_their_schema(tmp_path: Path) -> None:
     await operations_store.close()
     assert _query(tmp_path / "legacy.sqlite", "PRAGMA journal_mode") == [("wal",)]
     assert _query(tmp_path / "legacy.sqlite", "SELECT * FROM schema_versions ORDER BY 1") == [
-        ("legacy", 1),
+        ("legacy", 2),
         ("tracking", 1),
     ]
     assert _query(tmp_path / "operations.sqlite", "SELECT * FROM schema_versions ORDER BY 1") == [
@@ -48,7 +55,7 @@ async def test_opening_again_migrates_nothing_and_keeps_the_data(tmp_path: Path)
             assert await store.get_document("doc-1") == doc
     assert _query(path, "SELECT name FROM sqlite_master ORDER BY name") == tables
     assert _query(path, "SELECT * FROM schema_versions ORDER BY 1") == [
-        ("legacy", 1),
+        ("legacy", 2),
         ("tracking", 1),
     ]
 
@@ -68,7 +75,7 @@ async def test_both_stores_can_share_one_file(tmp_path: Path) -> None:
         assert await legacy.get_positions("legacy") == {TopicPartition("operations", 0): 1}
         assert await store.get_positions("operation-store") == {TopicPartition("operations", 0): 1}
     assert _query(path, "SELECT * FROM schema_versions ORDER BY 1") == [
-        ("legacy", 1),
+        ("legacy", 2),
         ("operations", 1),
         ("tracking", 1),
     ]
@@ -83,16 +90,62 @@ async def test_deleting_a_document_deletes_its_operation_rows(tmp_path: Path) ->
     assert _query(path, "SELECT count(*) FROM legacy_operations") == [(1,)]
 
 
+async def test_a_deleted_document_leaves_a_record_and_no_operation_row(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.sqlite"
+    gone = deleted_document("doc-1")
+    async with await SqliteLegacyStorage.open(path) as store:
+        await store.create_document(gone)
+        await store.create_document(document("doc-2", ops={"global": operations(0)}))
+        assert await store.delete("doc-1", DocumentDeletion.of(gone)) is True
+    assert _query(path, "SELECT count(*) FROM legacy_operations") == [(1,)]
+    assert _query(path, "SELECT id FROM legacy_documents") == [("doc-2",)]
+    assert _query(path, "SELECT * FROM legacy_deletions") == [
+        (
+            "doc-1",
+            DOCUMENT_MODEL,
+            "2024-01-01T00:01:00.000Z",
+            gone.operations["document"][1].id,
+            1,
+            0,
+            "hash-document-1",
+            '{"document":2,"global":2}',
+        )
+    ]
+
+
+async def test_a_store_of_the_first_schema_deletes_its_deleted_documents(tmp_path: Path) -> None:
+    """Before version 2, the projector kept a deleted document readable: the migration
+    deletes it as the projector now does, keeping its record."""
+    path = tmp_path / "legacy.sqlite"
+    gone, kept = deleted_document("doc-1", slug="gone"), document("doc-2", slug="kept")
+    async with await SqliteLegacyStorage.open(path) as store:
+        await store.create_document(gone)  # stored whole, as version 1 stored it
+        await store.create_document(kept)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE legacy_deletions")
+        conn.execute("UPDATE schema_versions SET version = 1 WHERE component = 'legacy'")
+    async with await SqliteLegacyStorage.open(path) as store:
+        assert await store.exists("doc-1") is False
+        assert await store.get_deletion("doc-1") == DocumentDeletion.of(gone)
+        assert await store.get_document("doc-2") == kept
+        assert (await store.find_by_type(DOCUMENT_MODEL)).results == ["doc-2"]
+    assert _query(path, "SELECT count(*) FROM legacy_operations") == [(0,)]
+    assert _query(path, "SELECT * FROM schema_versions ORDER BY 1") == [
+        ("legacy", 2),
+        ("tracking", 1),
+    ]
+
+
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "legacy.sqlite"
     await (await SqliteLegacyStorage.open(path)).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_versions SET version = 2 WHERE component = 'legacy'")
+        conn.execute("UPDATE schema_versions SET version = 3 WHERE component = 'legacy'")
     with pytest.raises(SchemaVersionError) as raised:
         await SqliteLegacyStorage.open(path)
     assert str(raised.value) == (
-        f"SQLite store {path}: schema of legacy is at version 2, "
-        "this reactor-es knows versions up to 1"
+        f"SQLite store {path}: schema of legacy is at version 3, "
+        "this reactor-es knows versions up to 2"
     )
 
 
