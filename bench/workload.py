@@ -14,7 +14,6 @@ Jobs carry one action each unless asked otherwise; actions of one document keep 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from reactor_es.document.reducer import BASE_ACTIONS
 from reactor_es.document.types import Action
 from reactor_es.document.verify import find_exports
 from reactor_es.errors import ReactorError
+from reactor_es.exports_folder import exports_folder
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.records import ActionEnvelope, JobKind
 from reactor_es.registry import DocumentModelRegistry
@@ -131,9 +131,7 @@ def toggle_jobs(
 
 def fixture_folder() -> Path:
     """The Powerhouse exports (`REACTOR_ES_PHD_FIXTURES`, relative to the repository root)."""
-    value = os.environ.get("REACTOR_ES_PHD_FIXTURES") or "../shared/fixtures/phd/dev"
-    path = Path(value)
-    return path if path.is_absolute() else (ROOT / path).resolve()
+    return exports_folder()
 
 
 def _fixture_streams(registry: DocumentModelRegistry, folder: Path) -> list[list[Action]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import statistics
 import sys
@@ -36,6 +35,7 @@ from reactor_es.document.types import Action, Document
 from reactor_es.document.verify import error_line, find_exports, summary_line
 from reactor_es.errors import ReactorError
 from reactor_es.executor.service import JobExecutor
+from reactor_es.exports_folder import exports_folder
 from reactor_es.importer import import_exports
 from reactor_es.kafka.bootstrap import describe_selection, select_broker
 from reactor_es.kafka.operations_log import read_operations
@@ -47,9 +47,6 @@ from reactor_es.registry import default_registry
 __all__ = ["main"]
 
 MODEL_TYPE = "powerhouse/document-model"
-DEFAULT_FIXTURES = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "phd" / "dev"
-)
 
 
 def session_actions() -> list[Action]:
@@ -250,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Part 2 replays the real exports. Without them (a clone outside the workspace that
         # holds ../shared/fixtures) part 1 still shows the whole pipeline: part 2 is skipped
         # and the last line says so, rather than failing a demo that had nothing to import.
-        fixtures = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_FIXTURES).resolve()
+        fixtures = exports_folder()
         if fixtures.is_dir():
             args = [str(fixtures)]
         else:

@@ -6,14 +6,15 @@ A missing corpus fails the tests that need it: it is never a reason to skip.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from reactor_es.exports_folder import DEFAULT_EXPORTS_FOLDER, exports_folder
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Where the real Powerhouse exports live unless REACTOR_ES_PHD_FIXTURES says otherwise.
-DEFAULT_PHD_FIXTURES = "../shared/fixtures/phd/dev"
+DEFAULT_PHD_FIXTURES = DEFAULT_EXPORTS_FOLDER
 #: What the corpus holds (MANIFEST.tsv): a replay test that sees less has skipped something.
 CORPUS_DOCUMENTS = 34
 CORPUS_OPERATIONS = 3180
@@ -68,9 +69,8 @@ CORPUS_DERIVED = {
 
 
 def phd_fixtures_dir() -> Path:
-    """REACTOR_ES_PHD_FIXTURES (relative paths from the repo root), else the default."""
-    configured = Path(os.environ.get("REACTOR_ES_PHD_FIXTURES") or DEFAULT_PHD_FIXTURES)
-    return configured if configured.is_absolute() else (REPO_ROOT / configured).resolve()
+    """REACTOR_ES_PHD_FIXTURES, else the default beside this checkout or its origin."""
+    return exports_folder()
 
 
 def require_phd_dir() -> Path:
