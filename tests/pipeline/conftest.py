@@ -76,3 +76,33 @@ async def end_offsets(settings: Settings, bootstrap: str, topic: str) -> dict[in
         return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
+
+
+async def settle(settings: Settings, bootstrap: str, topic: str, timeout: float = 10.0) -> None:
+    """Wait until every committed transaction of `topic` is readable (its markers written).
+
+    A commit returns before the coordinator writes its markers; a read_committed reader
+    started just after one can stop short of it. Waits for the last stable offset of each
+    partition to reach its high watermark.
+    """
+    committed = make_consumer(settings, bootstrap)
+    uncommitted = make_consumer(settings, bootstrap, isolation_level="read_uncommitted")
+    await committed.start()
+    await uncommitted.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            stable = await committed.end_offsets(tps)
+            high = await uncommitted.end_offsets(tps)
+            if stable == high:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"{topic}: still not settled after {timeout}s: {stable} {high}"
+                )
+            await asyncio.sleep(0.01)
+    finally:
+        await committed.stop()
+        await uncommitted.stop()

@@ -31,7 +31,7 @@ from reactor_es.kafka.operations_log import read_operations
 from reactor_es.kafka.records import JobStatus, SnapshotCheckpoint
 from reactor_es.kafka.topics import TopicNames, document_key, partition_for
 from reactor_es.registry import default_registry
-from tests.pipeline.conftest import end_offsets, running_executor, use_settings
+from tests.pipeline.conftest import end_offsets, running_executor, settle, use_settings
 
 TODO = "reactor-es/todo-list"
 DOCUMENTS = [f"doc-{n}" for n in range(6)]
@@ -168,6 +168,7 @@ async def test_rebuilt_checkpoints_restore_what_operations_say(
             r"in \d+\.\d\d s \([\d,]+ operations/s\)",
             out[-1],
         )
+        await settle(settings, bootstrap, topics.snapshots)  # the CLI's last markers
         for p in range(settings.partitions):
             checkpoint, covered = await read_checkpoint(
                 settings, bootstrap, topics.snapshots, p, RecordCodec()
