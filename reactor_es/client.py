@@ -341,15 +341,28 @@ class Reactor:
         """Import operations recorded elsewhere (Powerhouse's `load`), all in one scope.
 
         Each operation's action is applied under the rules of the era of its recorded
-        timestamp, which the new operation keeps; index and hash are this reactor's.
+        timestamp, which the new operation keeps, at its recorded index and with its
+        recorded skip (a garbage-collected gap, an undo marker); the hash is this reactor's.
+        Pass a scope's history as replay sees it (`effective_history`): skips are not
+        processed again, except that protocol-2 undo markers rebuild their scope.
         """
         if not operations:
             raise ClientError(f"load job for document {document_id} has no operations")
         actions = [operation.action for operation in operations]
         for action in actions:
             validate_action(action)
-        meta = load_meta([op.timestamp_utc_ms or op.action.timestamp_utc_ms for op in operations])
-        return await self.submit_job(document_id, actions, JobKind.MUTATE, meta=meta)
+        meta = load_meta(
+            [op.timestamp_utc_ms or op.action.timestamp_utc_ms for op in operations],
+            [op.index for op in operations],
+        )
+        skips = tuple(op.skip for op in operations)
+        return await self.submit_job(
+            document_id,
+            actions,
+            JobKind.MUTATE,
+            meta=meta,
+            skips=skips if any(skips) else (),
+        )
 
     async def delete_document(self, document_id: str) -> JobInfo:
         return await self.submit_job(

@@ -59,10 +59,13 @@ from typing import Any
 
 from reactor_es.client import Reactor
 from reactor_es.document.actions import create_document_actions
+from reactor_es.document.hashing import hash_scope_state
+from reactor_es.document.history import effective_history
 from reactor_es.document.model import DocumentModel
 from reactor_es.document.phd import PhdExport
+from reactor_es.document.reducer import protocol_version
 from reactor_es.document.state import DOCUMENT_SCOPE
-from reactor_es.document.types import Action, Operation
+from reactor_es.document.types import Action, Document, Operation
 from reactor_es.document.verify import ModelLookup
 from reactor_es.errors import ReactorError
 from reactor_es.jobs import JobInfo
@@ -361,7 +364,12 @@ def _difference(
 
 def loaded_operations(export: PhdExport, document_id: str) -> dict[str, list[Operation]]:
     """The export's operations to load, by scope (the document scope is the creation's),
-    with empty or repeated action ids replaced (see the module docstring)."""
+    with empty or repeated action ids replaced (see the module docstring).
+
+    Each scope's history is the one replay sees (`effective_history`: sorted, and what a
+    skip replaced garbage collected, as Powerhouse does before it replays), and every
+    operation keeps its index and skip, so that the loaded document is the exported one.
+    """
     document = export.document
     seen: set[str] = set()
     out: dict[str, list[Operation]] = {}
@@ -369,7 +377,7 @@ def loaded_operations(export: PhdExport, document_id: str) -> dict[str, list[Ope
         if scope == DOCUMENT_SCOPE:
             continue
         fixed = []
-        for op in operations:
+        for op in _replayed_history(document, operations):
             action = op.action
             if not action.id or action.id in seen:
                 replacement = _stable_id(document_id, scope, str(op.index))
@@ -380,6 +388,12 @@ def loaded_operations(export: PhdExport, document_id: str) -> dict[str, list[Ope
         if fixed:
             out[scope] = fixed
     return out
+
+
+def _replayed_history(document: Document, operations: Sequence[Operation]) -> list[Operation]:
+    if not any(op.skip for op in operations):
+        return list(operations)
+    return effective_history(operations, protocol_version(document))
 
 
 def creation_actions(export: PhdExport, document_id: str, model: DocumentModel) -> list[Action]:
@@ -438,26 +452,50 @@ async def _submit(reactor: Reactor, export: PhdExport, document_id: str) -> list
 
 
 def _compare(export: PhdExport, records: Sequence[OperationRecord], result: ImportResult) -> None:
+    """Operation by operation (index, skip, hash where one was recorded), then each scope's
+    final state: an operation without a hash (a protocol-2 undo marker) is still checked."""
     ours: dict[str, list[OperationRecord]] = {}
     for record in records:
         ours.setdefault(record.scope, []).append(record)
-    for scope, recorded in export.document.operations.items():
+    document = export.document
+    for scope, operations in document.operations.items():
+        recorded = (
+            operations if scope == DOCUMENT_SCOPE else _replayed_history(document, operations)
+        )
         mine = ours.get(scope, [])
+        result.operations += len(operations)
         if len(mine) != len(recorded):
             result.mismatches.append(
-                f"scope {scope}: export has {len(recorded)} operations, pipeline wrote {len(mine)}"
+                f"scope {scope}: export has {len(recorded)} operations to replay, pipeline "
+                f"wrote {len(mine)}"
             )
         for position, (theirs, produced) in enumerate(zip(recorded, mine, strict=False)):
-            result.operations += 1
+            ours_op = produced.operation
+            if (theirs.index, theirs.skip) != (ours_op.index, ours_op.skip):
+                result.mismatches.append(
+                    f"scope {scope} position {position} ({theirs.action.type}): recorded index "
+                    f"{theirs.index} skip {theirs.skip}, pipeline index {ours_op.index} skip "
+                    f"{ours_op.skip}"
+                )
+                continue
             if not theirs.hash:
                 continue
             result.compared += 1
-            if theirs.hash != produced.operation.hash:
+            if theirs.hash != ours_op.hash:
                 result.mismatches.append(
                     f"scope {scope} index {theirs.index} (position {position}, "
-                    f"{theirs.action.type}): recorded {theirs.hash}, "
-                    f"pipeline {produced.operation.hash}"
+                    f"{theirs.action.type}): recorded {theirs.hash}, pipeline {ours_op.hash}"
                 )
+        final = export.current_state
+        if final is None or scope == DOCUMENT_SCOPE or not mine or scope not in final:
+            continue
+        if mine[-1].resulting_state is None:
+            continue  # records written without their state (REACTOR_ES_RESULTING_STATE off)
+        if json.loads(mine[-1].resulting_state) != final[scope]:
+            result.mismatches.append(
+                f"scope {scope}: final state differs (export {hash_scope_state(final[scope])}, "
+                f"pipeline {hash_scope_state(json.loads(mine[-1].resulting_state))})"
+            )
 
 
 async def import_exports(

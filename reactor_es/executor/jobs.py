@@ -164,6 +164,7 @@ class JobRunner:
                 )
 
         timestamps = _load_timestamps(job)
+        indexes = _load_indexes(job) if timestamps is not None else None
         rewrites = any(a.type in HISTORY_ACTIONS for a in job.actions) or any(job.skips)
         # The reducer edits the document in place. Whatever can refuse the job after an
         # action was applied needs a copy to put back: a later action, a history rewrite,
@@ -197,7 +198,14 @@ class JobRunner:
                             "an append-only log cannot store that: use protocol 2 documents"
                         )
                 else:
-                    applied = _load(document, action, timestamps[position], model)
+                    applied = _load(
+                        document,
+                        action,
+                        timestamps[position],
+                        model,
+                        index=indexes[position] if indexes is not None else None,
+                        skip=job.skip_of(position),
+                    )
                 document = applied.document
                 operations.append(OperationRef.of(applied.operation))
                 new.append(applied.operation)
@@ -280,15 +288,47 @@ def _load_timestamps(job: ActionEnvelope) -> list[str] | None:
     return stamps
 
 
+def _load_indexes(job: ActionEnvelope) -> list[int] | None:
+    spec = (job.meta or {}).get(LOAD_META_KEY)
+    indexes = spec.get("indexes") if isinstance(spec, dict) else None
+    if indexes is None:
+        return None  # a load job written before indexes travelled: the next index each
+    if (
+        not isinstance(indexes, list)
+        or len(indexes) != len(job.actions)
+        or not all(isinstance(index, int) and index >= 0 for index in indexes)
+    ):
+        raise ReactorError(
+            f"load job {job.job_id}: meta.load.indexes must list one index (an integer >= 0) "
+            "per action"
+        )
+    return indexes
+
+
 def _load(
-    document: Document, action: Action, timestamp: str, model: DocumentModel
+    document: Document,
+    action: Action,
+    timestamp: str,
+    model: DocumentModel,
+    *,
+    index: int | None = None,
+    skip: int = 0,
 ) -> AppliedAction:
-    """Apply a recorded action as history: its era's rules, its timestamp, a fresh hash."""
+    """Apply a recorded action as history: its era's rules, its timestamp, its index and
+    skip as recorded (gaps and undo markers stay what they were), a fresh hash."""
     scope = action.scope
+    next_index = document.next_index(scope)
+    if index is None:
+        index = next_index
+    elif index < next_index:
+        raise ReactorError(
+            f"document {document.id} scope {scope}: recorded index {index} of {action.type} "
+            f"is below the next index {next_index}: a log already holds it"
+        )
     operation = Operation.model_construct(
         id=derive_operation_id(document.id, scope, document.header.branch, action.id),
-        index=document.next_index(scope),
-        skip=0,
+        index=index,
+        skip=skip,
         timestamp_utc_ms=timestamp,
         hash="",
         error=None,

@@ -156,7 +156,9 @@ def operation_from_avro(value: Mapping[str, Any], where: str = "operation") -> O
 # -- actions topic -------------------------------------------------------------------------
 
 #: `ActionEnvelope.meta[LOAD_META_KEY]` marks a load job (history imported from elsewhere);
-#: it holds the recorded timestamp of each action's operation, in order.
+#: it holds the recorded timestamp of each action's operation, in order, and (since the
+#: recorded skips travel in `skips`) the recorded indexes, so that gaps and undo markers
+#: are stored as they were recorded.
 LOAD_META_KEY = "load"
 
 
@@ -165,9 +167,14 @@ LOAD_META_KEY = "load"
 UNPARK_CONTROL = "unpark"
 
 
-def load_meta(operation_timestamps: Sequence[str]) -> JsonDict:
-    """The meta of a load job whose operations were recorded at these timestamps."""
-    return {LOAD_META_KEY: {"timestamps": list(operation_timestamps)}}
+def load_meta(
+    operation_timestamps: Sequence[str], operation_indexes: Sequence[int] | None = None
+) -> JsonDict:
+    """The meta of a load job whose operations were recorded at these timestamps (and indexes)."""
+    spec: JsonDict = {"timestamps": list(operation_timestamps)}
+    if operation_indexes is not None:
+        spec["indexes"] = list(operation_indexes)
+    return {LOAD_META_KEY: spec}
 
 
 @dataclass(frozen=True, slots=True)
