@@ -17,13 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from reactor_es.config import Settings
 from reactor_es.errors import SettingsError
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "configure_logging"]
+__all__ = ["LOG_FORMATS", "JsonFormatter", "KafkaRepeatLimiter", "configure_logging"]
 
 LOG_FORMATS = ("plain", "json")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -83,6 +85,40 @@ class _TransientKafkaNoise(logging.Filter):
         return True
 
 
+class KafkaRepeatLimiter(logging.Filter):
+    """Let each aiokafka complaint through once per `interval` seconds.
+
+    With the broker down, aiokafka retries every few milliseconds and logs every failure
+    (a user trial counted 3,300 ERROR lines in under a minute): one line per kind of
+    complaint (logger and message template) every `interval` seconds says the same, and
+    the next one shown counts those held back.
+    """
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self._clock = clock
+        self._shown: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        last = self._shown.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._shown[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            assert last is not None
+            since = now - last
+            record.msg = f"{record.msg} ({held} more like this in the last {since:.0f}s)"
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at the time (pytest and callers may swap it)."""
 
@@ -120,6 +156,7 @@ def configure_logging(
     handler: logging.Handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_PLAIN))
     handler.addFilter(_TransientKafkaNoise())
+    handler.addFilter(KafkaRepeatLimiter())
     handler.set_name("reactor-es")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "reactor-es"]:

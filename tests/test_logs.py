@@ -14,7 +14,7 @@ import pytest
 
 from reactor_es.config import Settings
 from reactor_es.errors import SettingsError
-from reactor_es.logs import JsonFormatter, configure_logging
+from reactor_es.logs import JsonFormatter, KafkaRepeatLimiter, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +141,34 @@ def test_transient_kafka_noise_is_demoted_and_real_errors_are_kept() -> None:
     assert lines[0].endswith(
         "ERROR aiokafka.consumer.group_coordinator: Unexpected error in fetcher: boom"
     )
+
+
+def test_aiokafka_complaints_repeat_at_most_once_per_interval() -> None:
+    """With the broker down aiokafka logs each retry: one line per kind per interval."""
+    out = io.StringIO()
+    handler = configure_logging(Settings(log_format="plain", log_level="INFO"), stream=out)
+    now = [100.0]
+    limiter = next(f for f in handler.filters if isinstance(f, KafkaRepeatLimiter))
+    limiter._clock = lambda: now[0]
+    kafka = logging.getLogger("aiokafka.conn")
+    ours = logging.getLogger("reactor_es.executor")
+    for second in range(25):  # 40 complaints a second for 25 seconds
+        now[0] = 100.0 + second
+        for _ in range(40):
+            kafka.error("Unable connect to node with id %s: %s", 1, "Connect call failed")
+        kafka.warning("Unable to update metadata from [%s]", 1)
+        ours.error("partition %d: commit failed", 2)
+    lines = out.getvalue().splitlines()
+    shown = [line.split(" ", 3)[-1] for line in lines if "aiokafka" in line]
+    connect = "Unable connect to node with id 1: Connect call failed"
+    metadata = "Unable to update metadata from [1]"
+    held = " ({} more like this in the last 10s)"
+    assert [line.split(": ", 1)[-1] for line in shown] == [
+        connect,
+        metadata,
+        connect + held.format(399),
+        metadata + held.format(9),
+        connect + held.format(399),
+        metadata + held.format(9),
+    ]
+    assert sum("commit failed" in line for line in lines) == 25  # our own lines are all kept

@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
             "Per partition, the lag of the executor (committed offsets on actions) and of each "
             "projector (positions in its store), in offsets behind the last stable offset; "
             "parked documents; jobs by status; the phase; the comparator's last round. Reads "
-            "only: joins no group, starts no broker."
+            "only: joins no group, starts no broker. Exit status 1 when Kafka cannot be "
+            "reached (the stores are still reported)."
         ),
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
@@ -114,7 +115,8 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         print("\n".join(report.lines()), flush=True)
-    return 0
+    # A monitoring script must not read an unreachable Kafka as healthy.
+    return 1 if report.kafka_error is not None else 0
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -332,6 +332,24 @@ def _create(args: argparse.Namespace) -> int:
 _LINE_KEYS = ("document", "type", "scope", "input", "skip")
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique: JSON lets the last of two win, silently."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def _parse_lines(text: str, source: str) -> list[_Line]:
     lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -339,9 +357,11 @@ def _parse_lines(text: str, source: str) -> list[_Line]:
             continue
         where = f"{source} line {number}"
         try:
-            item = json.loads(raw)
+            item = _loads(raw)
         except json.JSONDecodeError as exc:
             raise ClientError(f"{where}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+        except _DuplicateKeyError as exc:
+            raise ClientError(f"{where}: {exc} in a JSON object") from None
         if not isinstance(item, dict):
             raise ClientError(f"{where}: expected a JSON object, got {type(item).__name__}")
         unknown = [key for key in item if key not in _LINE_KEYS]
@@ -399,9 +419,11 @@ def _publish_lines(args: argparse.Namespace) -> tuple[list[_Line], str]:
     if args.document is None or args.action_type is None:
         raise ClientError("publish needs --document and --type (or a FILE of JSON lines)")
     try:
-        payload = json.loads(args.input_json) if args.input_json is not None else {}
+        payload = _loads(args.input_json) if args.input_json is not None else {}
     except json.JSONDecodeError as exc:
         raise ClientError(f"--input: malformed JSON: {exc.msg} (column {exc.colno})") from None
+    except _DuplicateKeyError as exc:
+        raise ClientError(f"--input: {exc} in a JSON object") from None
     action = {"type": args.action_type, "scope": args.scope or "global", "input": payload}
     if args.skip:
         action["skip"] = args.skip

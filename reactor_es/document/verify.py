@@ -72,6 +72,8 @@ class VerificationResult:
     compared: int = 0
     #: Operations whose recorded hash is empty: counted, not compared.
     unhashed: int = 0
+    #: Operations replayed (the rest were replaced by a later operation's skip).
+    replayed: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     #: Why the export could not be read or replayed (then nothing else is meaningful).
     error: str | None = None
@@ -90,6 +92,8 @@ class VerificationResult:
         counts = f"{self.operations} operations, {self.compared} hashes compared"
         if self.unhashed:
             counts += f", {self.unhashed} without hash"
+        if self.replayed < self.operations:
+            counts += f", {self.operations - self.replayed} replaced by skips (not replayed)"
         if not self.mismatches:
             return f"ok        {self.source}  {who}  {counts}"
         first = self.mismatches[0].describe()
@@ -115,6 +119,7 @@ def verify_export(export: PhdExport, models: ModelLookup) -> VerificationResult:
         if recorded is None:  # pragma: no cover - replay always passes the stored operation
             return
         scope, index = recorded.action.scope, recorded.index
+        result.replayed += 1
         if not recorded.hash:
             result.unhashed += 1
         elif applied.computed_hash is not None:

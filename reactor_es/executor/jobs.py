@@ -26,6 +26,7 @@ from reactor_es.document.exceptions import DocumentDeletedError
 from reactor_es.document.ids import derive_operation_id
 from reactor_es.document.model import DocumentModel, Signal
 from reactor_es.document.reducer import (
+    BASE_ACTIONS,
     AppliedAction,
     ReducerOptions,
     apply_action,
@@ -187,6 +188,8 @@ class JobRunner:
                     operations.append(existing.ref())
                     continue
                 if timestamps is None or document is None:
+                    if timestamps is None:
+                        _check_fresh(action, model)
                     skip = job.skip_of(position)
                     options = ReducerOptions(skip=skip) if skip else None
                     next_index = document.next_index(action.scope) if document else 0
@@ -286,6 +289,17 @@ def _load_timestamps(job: ActionEnvelope) -> list[str] | None:
             f"load job {job.job_id}: meta.load.timestamps must list one timestamp per action"
         )
     return stamps
+
+
+def _check_fresh(action: Action, model: DocumentModel) -> None:
+    """Refuse a new action the model cannot mean: an unknown type, or a scope its handler
+    (or the document) does not have. Any client may publish, so the executor checks what
+    the CLI and a client with the model check before publishing. The reducer stays lenient
+    (Powerhouse records unknown types as no-ops), so stored and imported history replays."""
+    if action.type in BASE_ACTIONS:
+        model.check_scope(action)
+    else:
+        model.check_action(action)
 
 
 def _load_indexes(job: ActionEnvelope) -> list[int] | None:

@@ -154,6 +154,18 @@ def bad_input_list(session: Session) -> str:
             '{"document": "list-bad", "type": ADD_TODO}\n',
             "stdin line 2: malformed JSON: Expecting value (column 34)",
         ),
+        (
+            ["publish", "--document", "list-bad", "--type", "ADD_TODO",
+             "--input", '{"id": "q4", "text": "a", "id": "dupkey"}'],
+            None,
+            "--input: duplicate key 'id' in a JSON object",
+        ),
+        (
+            ["publish", "-"],
+            '{"document": "list-bad", "type": "ADD_TODO", "input": {"id": "t9", "text": "ok"}}\n'
+            '{"document": "list-bad", "document": "other", "type": "NOOP"}\n',
+            "stdin line 2: duplicate key 'document' in a JSON object",
+        ),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_changes_nothing(

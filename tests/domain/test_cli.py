@@ -74,3 +74,40 @@ def _ops(path: Path) -> int:
     from reactor_es.document.phd import read_phd
 
     return read_phd(path).operation_count
+
+
+def test_verify_accounts_for_every_operation_of_a_history_with_skips(tmp_path: Path) -> None:
+    """Five ADD_TODOs, an ADD_TODO with skip 2 whose replaced operations stay in the file,
+    then an UNDO marker (no hash, as Powerhouse leaves it): each operation is counted as
+    compared, without hash, or replaced."""
+    from reactor_es.document.actions import create_document_actions, new_action
+    from reactor_es.document.phd import write_phd
+    from reactor_es.document.reducer import ReducerOptions, apply_action
+    from reactor_es.models.todo import TodoListModel
+
+    model = TodoListModel()
+    document = None
+    for action in create_document_actions(model, "skips", timestamp="2026-03-01T10:00:00.000Z"):
+        document = apply_action(document, action, model).document
+    steps = [("ADD_TODO", {"id": f"t{n}", "text": "x"}, 0) for n in range(1, 6)]
+    steps += [("ADD_TODO", {"id": "t9", "text": "x"}, 2), ("UNDO", {"count": 1}, 0)]
+    for kind, payload, skip in steps:
+        options = ReducerOptions(skip=skip, prune_on_skip=False) if skip else None
+        document = apply_action(
+            document, new_action(kind, payload), model, options=options
+        ).document
+    assert document is not None
+    assert [(o.index, o.skip) for o in document.operations["global"]] == [
+        (0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 2), (6, 1)
+    ]  # fmt: skip
+    assert document.state["global"]["items"] == [
+        {"id": f"t{n}", "text": "x", "done": False} for n in (1, 2, 3)
+    ]
+    write_phd(document, tmp_path / "skips.phd")
+
+    done = run("verify", str(tmp_path / "skips.phd"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"ok        {tmp_path / 'skips.phd'}  skips  9 operations, 6 hashes compared, "
+        "1 without hash, 2 replaced by skips (not replayed)"
+    )

@@ -9,6 +9,7 @@ from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.document.actions import new_action
 from reactor_es.errors import ClientError, MixedScopesError
+from reactor_es.executor.service import JobExecutor
 from reactor_es.kafka.records import JobKind, JobStatus
 from reactor_es.kafka.topics import TopicNames
 from tests.pipeline.conftest import end_offsets
@@ -64,3 +65,43 @@ async def test_a_job_spanning_scopes_is_refused_and_nothing_is_published(
     actions_after, events_after = await published()
     assert sum(actions_after.values()) == 2
     assert sum(events_after.values()) == 2
+
+
+async def test_the_executor_refuses_what_the_model_cannot_mean_from_any_client(
+    pipeline_settings: Settings, kafka_bootstrap: str, executor: JobExecutor
+) -> None:
+    """A client without the model (the Python client does not know a document's type
+    unless told) publishes a typo: the job fails naming it, and no index is used."""
+    async with Reactor(pipeline_settings, kafka_bootstrap) as reactor:
+        created = await reactor.create_document(TODO, "list-9")
+        assert (await reactor.wait_for_job(created.id, 30)).status is JobStatus.WRITE_READY
+        refused = {
+            "ADD_TDOO": (
+                new_action("ADD_TDOO", {"id": "t3"}),
+                "unknown action type 'ADD_TDOO' for reactor-es/todo-list (its actions: "
+                "ADD_TODO, TOGGLE_TODO, REMOVE_TODO; or a base action such as NOOP, UNDO, "
+                "SET_NAME)",
+            ),
+            "ADD_TODO in local": (
+                new_action("ADD_TODO", {"id": "t3", "text": "x"}, "local"),
+                "ADD_TODO of reactor-es/todo-list acts on the 'global' scope, not 'local'",
+            ),
+            "NOOP in nowhere": (
+                new_action("NOOP", {}, "nowhere"),
+                "NOOP: scope 'nowhere' is not a scope of reactor-es/todo-list (its scopes: "
+                "auth, document, global, header, local)",
+            ),
+        }
+        for action, message in refused.values():
+            job = await reactor.submit_job("list-9", [action], JobKind.MUTATE)
+            info = await reactor.wait_for_job(job.id, 30)
+            assert (info.status, info.error, list(info.operations)) == (
+                JobStatus.FAILED,
+                message,
+                [],
+            )
+        added = await reactor.mutate(
+            "list-9", [{"type": "ADD_TODO", "input": {"id": "t3", "text": "x"}}]
+        )
+        info = await reactor.wait_for_job(added.id, 30)
+        assert [(r.scope, r.index) for r in info.operations] == [("global", 0)]

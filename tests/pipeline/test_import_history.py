@@ -25,13 +25,15 @@ TODO = TodoListModel()
 T0 = "2026-03-01T10:00:00.000Z"
 
 
-def todo_document(document_id: str, steps: list[tuple[str, dict[str, object], int]]) -> Document:
+def todo_document(
+    document_id: str, steps: list[tuple[str, dict[str, object], int]], *, prune: bool = True
+) -> Document:
     document: Document | None = None
     for action in create_document_actions(TODO, document_id, timestamp=T0):
         document = apply_action(document, action, TODO).document
     for n, (kind, payload, skip) in enumerate(steps):
         action = new_action(kind, payload, action_id=f"{document_id}-a{n}", timestamp=T0)
-        options = ReducerOptions(skip=skip) if skip else None
+        options = ReducerOptions(skip=skip, prune_on_skip=prune) if skip else None
         document = apply_action(document, action, TODO, options=options).document
     assert document is not None
     return document
@@ -66,6 +68,15 @@ async def test_an_undo_a_skip_and_a_tampered_state_import_as_recorded(
     assert skipped.state["global"] == items(1, 2, 6)
     recorded_skipped = [(o.index, o.skip) for o in skipped.operations["global"]]
 
+    # The replaced operations kept in the file: the log gets the history replay sees.
+    kept = todo_document(
+        "kept-src",
+        [add(n) for n in range(1, 6)]
+        + [("ADD_TODO", {"id": "t9", "text": "item 9"}, 2), ("UNDO", {"count": 1}, 0)],
+        prune=False,
+    )
+    assert kept.state["global"] == items(1, 2, 3)
+
     tampered = todo_document("tamper-src", [add(1), add(2), ("UNDO", {"count": 1}, 0)])
     tampered.state["global"] = items(1, 2)  # what the export claims is not what it replays to
 
@@ -73,10 +84,13 @@ async def test_an_undo_a_skip_and_a_tampered_state_import_as_recorded(
         export_of(undone, tmp_path, "undo"),
         export_of(skipped, tmp_path, "skip"),
         export_of(tampered, tmp_path, "tamper"),
+        export_of(kept, tmp_path, "kept"),
     ]
     async with Reactor(pipeline_settings, kafka_bootstrap) as reactor:
         results = await import_exports(reactor, exports, timeout=60)
-    undo_result, skip_result, tamper_result = results
+    undo_result, skip_result, tamper_result, kept_result = results
+    assert kept_result.ok, kept_result.line()
+    assert (kept_result.operations, kept_result.compared) == (9, 6)
     assert undo_result.ok, undo_result.line()
     assert (undo_result.operations, undo_result.compared) == (5, 4)
     assert skip_result.ok, skip_result.line()
@@ -86,8 +100,13 @@ async def test_an_undo_a_skip_and_a_tampered_state_import_as_recorded(
     ]
 
     log = await read_operations(
-        pipeline_settings, kafka_bootstrap, ["undo-src", "skip-src", "tamper-src"]
+        pipeline_settings, kafka_bootstrap, ["undo-src", "skip-src", "tamper-src", "kept-src"]
     )
+    kept_log = [r for r in log["kept-src"] if r.scope == "global"]
+    assert [(r.operation.index, r.operation.skip) for r in kept_log] == [
+        (0, 0), (1, 0), (2, 0), (5, 2), (6, 1)
+    ]  # fmt: skip
+    assert json.loads(kept_log[-1].resulting_state or "null") == items(1, 2, 3)
     for document_id, source in (("undo-src", undone), ("skip-src", skipped)):
         stored = [r for r in log[document_id] if r.scope == "global"]
         assert [(r.operation.index, r.operation.skip) for r in stored] == [

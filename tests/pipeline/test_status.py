@@ -52,14 +52,14 @@ async def caught_up(runners: Sequence[ProjectorRunner[Any]]) -> None:
         await runner.wait_caught_up(timeout=60)
 
 
-async def status_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+async def status_json(capsys: pytest.CaptureFixture[str], exit_status: int = 0) -> dict[str, Any]:
+    assert await asyncio.to_thread(main, ["status", "--json"]) == exit_status
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
     return data
 
 
-async def status_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
-    assert await asyncio.to_thread(main, ["status"]) == 0
+async def status_lines(capsys: pytest.CaptureFixture[str], exit_status: int = 0) -> list[str]:
+    assert await asyncio.to_thread(main, ["status"]) == exit_status
     return capsys.readouterr().out.splitlines()
 
 
@@ -358,8 +358,8 @@ async def test_status_without_kafka_still_reports_the_stores(
     port = free_port()
     use_settings(monkeypatch, settings, f"127.0.0.1:{port}")
 
-    data = await status_json(capsys)
-    lines = await status_lines(capsys)
+    data = await status_json(capsys, exit_status=1)  # unreachable Kafka is not healthy
+    lines = await status_lines(capsys, exit_status=1)
 
     assert data["kafka"]["bootstrapServers"] == f"127.0.0.1:{port}"
     assert data["kafka"]["error"].startswith(f"cannot reach Kafka at 127.0.0.1:{port}: ")
