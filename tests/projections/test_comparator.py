@@ -399,7 +399,7 @@ async def test_compare_prints_each_divergence_then_the_count(
         "document doc-2 scope global index 2: skip: legacy storage 0, operation store 1",
         "compared: 3 documents, 1 divergences",
     ]
-    assert await run_cli("status") == 0
+    assert await run_cli("status") == 1  # no broker here: reported, and not healthy
     out = capsys.readouterr().out.splitlines()
     assert out[0] == (
         "phase 5: runs legacy, operations, jobs, comparator; READ_READY from legacy; "
