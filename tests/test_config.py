@@ -28,7 +28,7 @@ def test_env_names_are_exactly_what_from_env_reads() -> None:
     source = inspect.getsource(Settings.from_env)
     read = set(re.findall(r'"((?:KAFKA|REACTOR_ES)_[A-Z_]+)"', source))
     assert read == set(ENV_NAMES)
-    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 25
+    assert len(ENV_NAMES) == len(set(ENV_NAMES)) == 26
 
 
 def test_defaults() -> None:
@@ -210,3 +210,22 @@ def test_compression_is_one_of_kafkas_codecs(monkeypatch: pytest.MonkeyPatch) ->
     assert str(refused.value) == (
         "REACTOR_ES_COMPRESSION must be one of none, gzip, snappy, lz4, zstd, not 'brotli'"
     )
+
+
+async def test_consumers_wait_at_most_the_configured_fetch_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read_committed fetch is not woken by a commit: its wait bounds a job's latency."""
+    from reactor_es.kafka.clients import make_consumer
+
+    assert Settings().fetch_max_wait_ms == 20
+    monkeypatch.setenv("REACTOR_ES_FETCH_MAX_WAIT_MS", "35")
+    settings = Settings.from_env()
+    assert settings.fetch_max_wait_ms == 35
+    consumer = make_consumer(settings, "127.0.0.1:9")
+    assert consumer._fetch_max_wait_ms == 35
+    await consumer.stop()
+    monkeypatch.setenv("REACTOR_ES_FETCH_MAX_WAIT_MS", "-1")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env()
+    assert "REACTOR_ES_FETCH_MAX_WAIT_MS" in str(refused.value)
