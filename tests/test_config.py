@@ -218,7 +218,7 @@ async def test_consumers_wait_at_most_the_configured_fetch_time(
     """A read_committed fetch is not woken by a commit: its wait bounds a job's latency."""
     from reactor_es.kafka.clients import make_consumer
 
-    assert Settings().fetch_max_wait_ms == 20
+    assert Settings().fetch_max_wait_ms == 50
     monkeypatch.setenv("REACTOR_ES_FETCH_MAX_WAIT_MS", "35")
     settings = Settings.from_env()
     assert settings.fetch_max_wait_ms == 35
