@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    KafkaError,
+    NotCoordinatorError,
+)
 
 from reactor_es.config import Settings
 from reactor_es.kafka.clients import close_client, make_admin, make_consumer, start_client
@@ -72,6 +78,8 @@ class KafkaInspector:
     def __init__(self, settings: Settings, bootstrap_servers: str) -> None:
         self.settings = settings
         self.bootstrap_servers = bootstrap_servers
+        #: Seconds a group request retries while the group coordinator is not available.
+        self.coordinator_wait = 15.0
         self._admin: Any = None
         self._consumer: Any = None
 
@@ -160,7 +168,9 @@ class KafkaInspector:
         """Who is in the group now (one group per request: replies for several can garble)."""
         admin = self._started_admin()
         try:
-            [response] = await admin.describe_consumer_groups([group_id])
+            [response] = await _while_coordinator_moves(
+                lambda: admin.describe_consumer_groups([group_id]), self.coordinator_wait
+            )
         except KafkaError as exc:
             raise BrokerUnavailable(
                 f"cannot describe consumer group '{group_id}' at {self.bootstrap_servers}: {exc}"
@@ -186,7 +196,9 @@ class KafkaInspector:
         """The group's committed next offsets on `topic`, per partition that has one."""
         admin = self._started_admin()
         try:
-            offsets = await admin.list_consumer_group_offsets(group_id)
+            offsets = await _while_coordinator_moves(
+                lambda: admin.list_consumer_group_offsets(group_id), self.coordinator_wait
+            )
         except KafkaError as exc:
             raise BrokerUnavailable(
                 f"cannot read the offsets of consumer group '{group_id}' at "
@@ -212,3 +224,27 @@ async def _quietly(call: Any) -> None:
     # Closing after a failure: the first error is the one to show.
     with contextlib.suppress(Exception):
         await asyncio.wait_for(call, 10)
+
+
+T = TypeVar("T")
+
+#: What a group request meets while the broker creates `__consumer_offsets` (the first
+#: group request of a fresh broker) or moves a group's coordinator: it passes in seconds.
+_COORDINATOR_MOVING = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
+
+
+async def _while_coordinator_moves(call: Callable[[], Awaitable[T]], wait: float) -> T:
+    """`call()`, repeated for up to `wait` seconds while the group coordinator is not there."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return await call()
+        except _COORDINATOR_MOVING:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
