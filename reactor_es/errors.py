@@ -53,6 +53,8 @@ class JobNotFoundError(ReactorError):
 class JobTimeoutError(ReactorError):
     def __init__(self, job_id: str, status: str, wanted: str, timeout: float) -> None:
         self.job_id = job_id
+        #: The job's status when the wait gave up (PENDING: not run yet).
+        self.status = status
         super().__init__(
             f"job {job_id} is still {status} after {timeout:g}s (waiting for {wanted})"
         )

@@ -21,7 +21,7 @@ what the stores say is still worth showing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,8 @@ __all__ = [
     "PartitionLag",
     "StatusReport",
     "gather_status",
+    "phase_of",
+    "running_phase",
 ]
 
 #: The projectors `status` knows, with the topic each one reads.
@@ -162,14 +164,7 @@ class StatusReport:
     @property
     def running_phase(self) -> int | None:
         """The phase the live projector groups imply (the shell's setting may differ)."""
-        running = set(self.running_projectors or ())
-        if {"legacy", "operations"} <= running:
-            return 5
-        if "operations" in running:
-            return 6
-        if "legacy" in running:
-            return 4
-        return None
+        return phase_of(self.running_projectors or ())
 
     def to_json(self) -> dict[str, Any]:
         comparator = self.comparator
@@ -355,6 +350,29 @@ async def _last_comparison(path: Path) -> RecordedComparison | None:
         return None
     async with await ComparisonLog.open(path) as record:
         return await record.last()
+
+
+def phase_of(running_projectors: Collection[str]) -> int | None:
+    """The phase that runs these projectors (None: no document projector runs)."""
+    running = set(running_projectors)
+    if {"legacy", "operations"} <= running:
+        return 5
+    if "operations" in running:
+        return 6
+    if "legacy" in running:
+        return 4
+    return None
+
+
+async def running_phase(settings: Settings, bootstrap_servers: str) -> int | None:
+    """The phase of the services running now, from their projector groups' live members."""
+    async with KafkaInspector(settings, bootstrap_servers) as kafka:
+        running = [
+            name
+            for name in ("legacy", "operations")
+            if (await kafka.members(settings.projector_group(name))).members
+        ]
+    return phase_of(running)
 
 
 async def gather_status(

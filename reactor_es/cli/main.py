@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -22,6 +24,12 @@ __all__ = ["main"]
 
 #: Long-running services log at INFO by default; the other commands at WARNING.
 SERVICE_COMMANDS = frozenset({"run", "executor", "project"})
+
+#: Commands that publish: stopped half-way, they say that what they published stays.
+PUBLISHING_COMMANDS = frozenset({"publish", "import", "create", "unpark"})
+
+#: The exit status of a process a closed pipe stopped (128 + SIGPIPE), as `yes | head` shows.
+CLOSED_OUTPUT = 141
 
 # Command-group modules, in the order their commands appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -75,13 +83,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.with_(log_level="WARNING")
         configure_logging(settings, quiet_kafka=not log_level_is_set())
         code: int = args.handler(args)
+        # Output to a pipe is buffered: flush here, so a reader that went away is noticed
+        # below and not in the interpreter's last flush, as an "Exception ignored" message.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # a broken pipe of something else: a bug report, not a closed output
+        # The reader went away (`| head`): no traceback. Point stdout at /dev/null so that
+        # the interpreter's final flush does not report the broken pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        if args.command in PUBLISHING_COMMANDS:
+            print(
+                f"reactor-es: output closed: {args.command} stopped; what it had already "
+                "published stays published (see `reactor-es status`)",
+                file=sys.stderr,
+            )
+        return CLOSED_OUTPUT
     except ReactorError as exc:
         # Expected failures: one clear line, no traceback.
         print(f"reactor-es: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         # What was published before the interrupt stays published: say so, not nothing.
-        if args.command in ("publish", "import", "create", "unpark"):
+        if args.command in PUBLISHING_COMMANDS:
             print(
                 f"reactor-es: interrupted: {args.command} stopped; what it had already "
                 "published stays published (see `reactor-es status`)",
@@ -95,6 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reactor-es: error: {message}", file=sys.stderr)
         return 2
     return code
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end was closed."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError):  # no file descriptor behind stdout (tests, a closed one)
+        return False
 
 
 def _kafka_failure(exc: Exception) -> str | None:

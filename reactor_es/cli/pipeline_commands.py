@@ -287,13 +287,47 @@ async def _explain_timeout(reactor: Reactor, info: JobInfo, exc: JobTimeoutError
     except ReactorError:  # the cluster went away meanwhile: the timeout is the news
         return exc
     if not letters:
-        return exc
+        idle = await _idle_worker(reactor, exc.status)
+        return exc if idle is None else ClientError(f"{exc}: {idle}")
     first = letters[0]
     return ClientError(
         f"{exc}: document {info.document_id} is parked (since "
         f"{first.source_topic}[{first.source_partition}]@{first.source_offset}: {first.reason}); "
         f"its jobs wait until `reactor-es unpark {info.document_id}`"
     )
+
+
+async def _idle_worker(reactor: Reactor, status: str) -> str | None:
+    """Who should have moved a job that is still `status`, when no such process runs."""
+    from aiokafka.errors import KafkaError
+
+    from projections.service import phase_plan
+    from reactor_es.kafka.inspection import KafkaInspector
+
+    settings = reactor.settings
+    if status == JobStatus.PENDING.value:
+        group, who = settings.executor_group, "no executor is running"
+        then = (
+            "the job waits on the actions topic and runs when one starts "
+            "(`reactor-es run` or `reactor-es executor`): do not publish it again"
+        )
+    elif status == JobStatus.WRITE_READY.value:
+        projector = phase_plan(settings.phase).read_ready_by
+        group, who = settings.projector_group(projector), f"no {projector} projector is running"
+        then = (
+            "its operations are written and become readable when one starts "
+            "(`reactor-es run` or `reactor-es project`)"
+        )
+    else:
+        return None
+    try:
+        async with KafkaInspector(settings, reactor.bootstrap_servers) as kafka:
+            members = await asyncio.wait_for(kafka.members(group), timeout=10)
+    except (ReactorError, KafkaError, OSError, TimeoutError):
+        return None
+    if members.active:
+        return None
+    return f"{who} (consumer group '{group}' has no members); {then}"
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -323,7 +357,13 @@ def _create(args: argparse.Namespace) -> int:
                 args.document_type, args.document_id, name=args.name
             )
             info = await _finish(reactor, info, args)
-            return 1 if info.status is JobStatus.FAILED else 0
+            if info.status is not JobStatus.FAILED:
+                return 0
+            if "already exists" in (info.error or ""):
+                other_phase = await _other_phase(reactor.settings, reactor.bootstrap_servers)
+                if other_phase is not None:
+                    print(f"reactor-es: note: {other_phase}", file=sys.stderr)
+            return 1
 
     return run_async(main)
 
@@ -488,6 +528,26 @@ async def _deleted_at(documents: Any, document_id: str) -> str | None:
     return None if deletion is None else str(deletion.deleted_at)
 
 
+async def _other_phase(settings: Settings, bootstrap_servers: str | None = None) -> str | None:
+    """Why this shell's store may lack what the services wrote: they run another phase
+    (phase 6 writes only the operation store). None when they do not, or nobody can tell."""
+    from aiokafka.errors import KafkaError
+
+    from reactor_es.status import running_phase
+
+    try:
+        bootstrap = bootstrap_servers or bootstrap_for(settings, start_local=False)
+        running = await asyncio.wait_for(running_phase(settings, bootstrap), timeout=10)
+    except (ReactorError, KafkaError, OSError, TimeoutError):
+        return None
+    if running is None or running == settings.phase:
+        return None
+    return (
+        f"the running services are in phase {running} and this shell in phase "
+        f"{settings.phase}: set REACTOR_ES_PHASE={running} to use their stores"
+    )
+
+
 async def _document_type(reactor: Reactor, document_id: str) -> str:
     """The type of an existing document; a document the read store lacks is refused."""
     try:
@@ -498,6 +558,9 @@ async def _document_type(reactor: Reactor, document_id: str) -> str:
             raise ClientError(
                 f"document {document_id} was deleted at {when}: it takes no more actions"
             ) from None
+        other_phase = await _other_phase(reactor.settings, reactor.bootstrap_servers)
+        if other_phase is not None:
+            raise ClientError(f"{exc} ({other_phase})") from None
         raise ClientError(
             f"{exc} (is `reactor-es run` running and the document created?)"
         ) from None
@@ -514,7 +577,7 @@ async def _held_type(reactor: Reactor, document_id: str) -> str | None:
     return document.header.document_type
 
 
-async def _shown_document(documents: Any, document_id: str) -> Document:
+async def _shown_document(settings: Settings, documents: Any, document_id: str) -> Document:
     """The document to print or export; a deleted one is refused saying when it went."""
     from projections.stores.legacy import DocumentNotFoundError
 
@@ -523,7 +586,10 @@ async def _shown_document(documents: Any, document_id: str) -> Document:
     except DocumentNotFoundError as exc:
         when = await _deleted_at(documents, document_id)
         if when is None:
-            raise
+            other_phase = await _other_phase(settings)
+            if other_phase is None:
+                raise
+            raise ClientError(f"{exc} ({other_phase})") from None
         raise ClientError(f"document {document_id} was deleted at {when} ({exc})") from None
     return document
 
@@ -549,6 +615,12 @@ async def _existing_document_reader(settings: Settings, document_id: str) -> Asy
     from_operations = phase_plan(settings.phase).documents_from == "operations"
     path = operation_store_path(settings) if from_operations else legacy_store_path(settings)
     if not path.is_file():
+        other_phase = await _other_phase(settings)
+        if other_phase is not None:
+            raise ClientError(
+                f"no such document {document_id}: the store {path} does not exist yet "
+                f"({other_phase})"
+            )
         raise _store_missing(f"no such document {document_id}", path)
     documents = await open_document_reader(settings)
     try:
@@ -562,7 +634,7 @@ def _doc(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with _existing_document_reader(settings, args.document_id) as documents:
-            document = await _shown_document(documents, args.document_id)
+            document = await _shown_document(settings, documents, args.document_id)
         data = document.to_json()
         shaped = {
             "header": data["header"],
@@ -685,7 +757,7 @@ def _export(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with _existing_document_reader(settings, args.document_id) as documents:
-            document = await _shown_document(documents, args.document_id)
+            document = await _shown_document(settings, documents, args.document_id)
         data = write_phd(document)
         existed = target.exists()
         try:

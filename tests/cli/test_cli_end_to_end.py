@@ -369,3 +369,42 @@ def test_a_raising_action_is_readable_with_its_error_and_a_typo_is_refused(
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == f"reactor-es: error: {message}\n"
     assert session.doc("list-err") == before
+
+
+def run_with_closed_output(session: Session, *args: str) -> tuple[int, str]:
+    """Run the command with stdout a pipe nobody reads any more (`| head` after it left)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [CLI, *args],
+            env=session.env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return result.returncode, result.stderr
+
+
+def test_a_reader_that_went_away_stops_the_command_without_a_traceback(
+    session: Session,
+) -> None:
+    session.ok("create", "--type", "reactor-es/todo-list", "--id", "piped", "--wait")
+    # A read-only command: exit 141 (as `yes | head` shows), nothing on stderr.
+    assert run_with_closed_output(session, "doc", "piped") == (141, "")
+    # A publishing command: what it published stays, and it says so in one line.
+    code, stderr = run_with_closed_output(
+        session,
+        "publish", "--document", "piped", "--type", "ADD_TODO",
+        "--input", '{"id": "t1", "text": "milk"}', "--wait",
+    )  # fmt: skip
+    assert (code, stderr) == (
+        141,
+        "reactor-es: output closed: publish stopped; what it had already published stays "
+        "published (see `reactor-es status`)\n",
+    )
+    assert [todo["id"] for todo in session.doc("piped")["state"]["global"]["items"]] == ["t1"]

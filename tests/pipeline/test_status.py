@@ -376,3 +376,84 @@ async def test_status_without_kafka_still_reports_the_stores(
         f"(members unknown; {settings.home / 'legacy.db'})"
     )
     assert lines[-3] == "parked: unknown (Kafka unreachable)"
+
+
+async def test_a_shell_in_another_phase_is_told_why_the_document_is_missing(
+    pipeline_settings: Settings,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Services in phase 6 write only the operation store: a shell left at phase 4 reads
+    the legacy one, and is told so instead of only "not found"."""
+    shell, bootstrap = pipeline_settings, kafka_bootstrap
+    services = shell.with_(phase=6)
+    use_settings(monkeypatch, shell, bootstrap)
+    hint = (
+        "the running services are in phase 6 and this shell in phase 4: "
+        "set REACTOR_ES_PHASE=6 to use their stores"
+    )
+
+    async def cli(args: list[str]) -> int:
+        return int(await asyncio.to_thread(main, args))
+
+    async with (
+        projectors(services, bootstrap, ["operations", "jobs"]),
+        Reactor(services, bootstrap) as reactor,
+        running_executor(services, bootstrap),
+    ):
+        created = await reactor.create_document(TODO, "p6doc")
+        await reactor.wait_for_job(created.id, 30, until=JobStatus.READ_READY)
+        capsys.readouterr()
+        assert await cli(["doc", "p6doc"]) == 2
+        assert capsys.readouterr().err == (
+            "reactor-es: error: no such document p6doc: the store "
+            f"{shell.home / 'legacy.db'} does not exist yet ({hint})\n"
+        )
+        args = ["publish", "--document", "p6doc", "--type", "ADD_TODO"]
+        assert await cli([*args, "--input", '{"id": "a", "text": "b"}']) == 2
+        assert capsys.readouterr().err == (
+            f"reactor-es: error: Document with id p6doc not found ({hint})\n"
+        )
+        assert await cli(["create", "--type", TODO, "--id", "p6doc", "--wait"]) == 1
+        captured = capsys.readouterr()
+        assert captured.out.endswith("FAILED: document p6doc already exists\n")
+        assert captured.err == f"reactor-es: note: {hint}\n"
+        # Set to the services' phase, the shell reads their store.
+        monkeypatch.setenv("REACTOR_ES_PHASE", "6")
+        assert await cli(["doc", "p6doc"]) == 0
+        assert '"id": "p6doc"' in capsys.readouterr().out
+
+
+async def test_a_wait_that_times_out_names_the_service_that_is_not_running(
+    pipeline_settings: Settings,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings, bootstrap = pipeline_settings, kafka_bootstrap
+    use_settings(monkeypatch, settings, bootstrap)
+    create = ["create", "--type", TODO, "--wait", "--timeout", "2"]
+
+    async def cli(args: list[str]) -> tuple[int, str]:
+        code = int(await asyncio.to_thread(main, args))
+        return code, capsys.readouterr().err
+
+    code, err = await cli([*create, "--id", "idle-1"])
+    assert code == 2
+    assert err.startswith("reactor-es: error: job ")
+    assert err.endswith(
+        " is still PENDING after 2s (waiting for READ_READY): no executor is running "
+        f"(consumer group '{settings.executor_group}' has no members); the job waits on the "
+        "actions topic and runs when one starts (`reactor-es run` or `reactor-es executor`): "
+        "do not publish it again\n"
+    )
+    async with running_executor(settings, bootstrap):
+        code, err = await cli([*create, "--id", "idle-2"])
+    assert code == 2
+    assert err.endswith(
+        " is still WRITE_READY after 2s (waiting for READ_READY): no legacy projector is "
+        f"running (consumer group '{settings.projector_group('legacy')}' has no members); "
+        "its operations are written and become readable when one starts "
+        "(`reactor-es run` or `reactor-es project`)\n"
+    )
