@@ -185,17 +185,19 @@ def _serve(settings: Settings, *, executor: bool, projectors: Sequence[str]) -> 
         for service in services:
             await service.start()
         names = (["executor"] if executor else []) + list(projectors)
-        print(
-            f"reactor-es running on {bootstrap} (phase {settings.phase}, topics "
-            f"'{TopicNames.from_settings(settings).actions}'...): {', '.join(names)}",
-            flush=True,
-        )
+
+        def announce() -> None:
+            print(
+                f"reactor-es running on {bootstrap} (phase {settings.phase}, topics "
+                f"'{TopicNames.from_settings(settings).actions}'...): {', '.join(names)}",
+                flush=True,
+            )
 
         def stop() -> None:
             for service in services:
                 service.stop()
 
-        await run_until_signalled(stop, _gather_runs(services))
+        await run_until_signalled(stop, _gather_runs(services), ready=announce)
         print("reactor-es stopped", flush=True)
 
     run_async(main)

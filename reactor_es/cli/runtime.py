@@ -9,12 +9,13 @@ import io
 import logging
 import math
 import signal
+import sys
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from reactor_es.config import Settings
-from reactor_es.kafka.bootstrap import select_broker
+from reactor_es.kafka.bootstrap import select_broker, started_note
 
 __all__ = [
     "bootstrap_for",
@@ -32,8 +33,13 @@ log = logging.getLogger("reactor_es.service")
 
 
 def bootstrap_for(settings: Settings, *, start_local: bool) -> str:
-    """The broker to use, in the project's order; services may start the local one."""
-    return select_broker(settings, start_local=start_local).bootstrap_servers
+    """The broker to use, in the project's order; services may start the local one, and
+    say so on stderr (it keeps running after them)."""
+    selection = select_broker(settings, start_local=start_local)
+    note = started_note(selection)
+    if note is not None:
+        print(note, file=sys.stderr, flush=True)
+    return selection.bootstrap_servers
 
 
 def seconds(text: str) -> float:
@@ -102,8 +108,16 @@ async def _call(main: Callable[[], Awaitable[T]]) -> T:
     return await main()
 
 
-async def run_until_signalled(stop: Callable[[], None], work: Awaitable[None]) -> None:
-    """Run `work` until it ends or SIGINT/SIGTERM asks `stop()` for a graceful end."""
+async def run_until_signalled(
+    stop: Callable[[], None],
+    work: Awaitable[None],
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Run `work` until it ends or SIGINT/SIGTERM asks `stop()` for a graceful end.
+
+    `ready()` runs once the handlers are in place: a service announces itself there, so a
+    signal sent as soon as the announcement is seen stops it gracefully, not by default.
+    """
     loop = asyncio.get_running_loop()
     handlers: dict[signal.Signals, Callable[[], None]] = {
         signal.SIGINT: stop,
@@ -114,6 +128,8 @@ async def run_until_signalled(stop: Callable[[], None], work: Awaitable[None]) -
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, handler)
     try:
+        if ready is not None:
+            ready()
         await work
     finally:
         for sig in handlers:

@@ -9,7 +9,8 @@ One order everywhere, so a developer always knows which broker is in use:
    compose plugin); if nothing listens there it says to run
    `docker compose -f docker/compose.yml up -d`;
 4. otherwise the project-local broker is started in `settings.home / "broker"` (it keeps
-   running for later commands; `reactor-es broker stop` stops it).
+   running for later commands, so the service that started it says so on stderr, see
+   `started_note`; `reactor-es broker stop` stops it).
 
 `REACTOR_ES_BROKER=local` skips the Docker step (use the project-local broker even where Docker
 runs); `REACTOR_ES_BROKER=docker` insists on it.
@@ -38,6 +39,7 @@ __all__ = [
     "local_broker_dir",
     "resolve_bootstrap",
     "select_broker",
+    "started_note",
 ]
 
 COMPOSE_BOOTSTRAP = "localhost:9092"
@@ -163,4 +165,16 @@ def describe_selection(selection: BrokerSelection) -> str:
     return (
         f"Kafka: {where} (project-local Apache Kafka {broker.version} {verb}, "
         f"pid {broker.pid}, data {broker.data_dir})"
+    )
+
+
+def started_note(selection: BrokerSelection) -> str | None:
+    """The line a service prints when it started the project-local broker (else None): the
+    broker outlives the service, for later commands, so it must not run unannounced."""
+    if selection.source != "local-started" or selection.broker is None:
+        return None
+    broker = selection.broker
+    return (
+        f"started a local Kafka broker (pid {broker.pid}, data in {broker.data_dir}); it keeps "
+        "running: stop it with `reactor-es broker stop`"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from reactor_es.kafka.broker import (
     new_cluster_id,
     port_is_open,
 )
+from reactor_es.kafka.clients import retrieve_failures
 from reactor_es.kafka.exceptions import BrokerError, BrokerUnavailable, MissingToolError
 
 CLI = str(Path(sys.executable).with_name("reactor-es"))
@@ -283,6 +285,7 @@ async def test_same_transactional_id_fences_the_older_producer(
     finally:
         await second.stop()
         await first.stop()
+        retrieve_failures(first)  # the fence it keeps in its own futures: read, not logged
 
     assert await read_partition(kafka_bootstrap, topic, "read_committed") == [
         (0, b"first-ok"),
@@ -412,6 +415,40 @@ def test_cli_broker_start_status_stop(java_for_broker: str, tmp_path: Path) -> N
             "note: stale pid file (the broker process is gone)",
         ]
     finally:
+        LocalKafkaBroker(data).stop()
+
+
+@pytest.mark.kafka
+def test_a_service_that_starts_the_local_broker_says_so(
+    java_for_broker: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    data = home / "broker"
+    env = {**cli_env(home), "REACTOR_ES_BROKER": "local"}  # skip the Docker probe
+    service = subprocess.Popen(
+        [CLI, "executor"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert service.stdout is not None
+        running = ""
+        while not running.startswith("reactor-es running on ") and service.poll() is None:
+            running = service.stdout.readline()
+        service.send_signal(signal.SIGTERM)  # at once: the line comes once it can stop
+        _, errors = service.communicate(timeout=60)
+        broker = LocalKafkaBroker(data)  # attaches through the pid/state files
+        pid = broker.pid
+
+        assert service.returncode == 0, errors
+        assert running.startswith(f"reactor-es running on {broker.bootstrap_servers} ")
+        assert [line for line in errors.splitlines() if "local Kafka broker" in line] == [
+            f"started a local Kafka broker (pid {pid}, data in {data}); it keeps running: "
+            "stop it with `reactor-es broker stop`"
+        ]
+        assert pid is not None  # it outlived the service, as the line says
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
         LocalKafkaBroker(data).stop()
 
 
