@@ -71,6 +71,7 @@ __all__ = [
     "REPLAYABLE_STORES",
     "ReplayReport",
     "StoreComparison",
+    "check_target",
     "compare_store_files",
     "first_difference",
     "replay_store",
@@ -708,6 +709,11 @@ async def replay_store(
     return report
 
 
+def check_target(settings: Settings, store: str, into: Path, *, resume: bool = False) -> None:
+    """Refuse a target `replay_store` would refuse, before anything (a broker) is looked up."""
+    _paths(_replayable(store), settings, into, resume)
+
+
 def _paths(spec: _Replayable, settings: Settings, into: Path, resume: bool) -> tuple[Path, Path]:
     """The live store's path and the target's, refusing a target that is not a new file."""
     live_path = spec.live_path(settings)
@@ -716,6 +722,11 @@ def _paths(spec: _Replayable, settings: Settings, into: Path, resume: bool) -> t
         raise ReplayError(
             f"replay {spec.name}: --into {into} is the live store itself; rebuild into a new "
             "file (--swap puts it in place)"
+        )
+    if not into.parent.is_dir():
+        # As `export` does: a mistyped folder is refused, not created.
+        raise ReplayError(
+            f"replay {spec.name}: cannot write {into}: folder {into.parent} does not exist"
         )
     if into.exists() and not resume:
         raise ReplayError(

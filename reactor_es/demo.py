@@ -2,7 +2,8 @@
 
 1. A broker: the configured one, or the project-local Apache Kafka (started, then stopped).
 2. The services in this process: the JobExecutor and the legacy and job-status projectors,
-   on topics of their own (`demo-<time>.`), with stores in a temporary folder.
+   on topics of their own (`demo-<time>.`, deleted at the end, also when the demo fails),
+   with stores in a temporary folder (removed at the end).
 3. A scripted session of `powerhouse/document-model` actions through Kafka, one job each,
    including a refused input and an action that the model records as an error.
 4. Checks: the document read back from the legacy store equals the one the pure reducer
@@ -26,13 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from reactor_es.client import Reactor
 from reactor_es.config import Settings
 from reactor_es.document.actions import new_action
 from reactor_es.document.phd import read_phd
 from reactor_es.document.reducer import apply_action
 from reactor_es.document.types import Action, Document
-from reactor_es.document.verify import error_line, find_exports, summary_line
+from reactor_es.document.verify import counted, error_line, find_exports, summary_line
 from reactor_es.errors import ReactorError
 from reactor_es.executor.service import JobExecutor
 from reactor_es.exports_folder import exports_folder
@@ -40,7 +43,7 @@ from reactor_es.importer import import_exports
 from reactor_es.kafka.bootstrap import describe_selection, select_broker
 from reactor_es.kafka.operations_log import read_operations
 from reactor_es.kafka.records import JobStatus
-from reactor_es.kafka.topics import ensure_topics
+from reactor_es.kafka.topics import TopicNames, delete_topics, ensure_topics
 from reactor_es.logs import configure_logging
 from reactor_es.registry import default_registry
 
@@ -215,8 +218,8 @@ async def _run_demo(paths: Sequence[str], home: Path) -> bool:
             await service.start()
         tasks = [asyncio.create_task(service.run()) for service in services]
         print(
-            "services: executor, legacy projector, job-status projector; "
-            f"stores in {home} (removed at the end)"
+            "services: executor, legacy projector, job-status projector; topics "
+            f"{settings.topic_prefix}* (deleted at the end); stores in {home} (removed at the end)"
         )
         documents = await open_document_reader(settings)
         jobs = await open_job_store(settings)
@@ -235,18 +238,33 @@ async def _run_demo(paths: Sequence[str], home: Path) -> bool:
         for task in tasks:
             with contextlib.suppress(Exception):
                 await task
+        await _delete_topics(settings, bootstrap)
         if selection.source == "local-started" and selection.broker is not None:
             pid = selection.broker.stop()
             print(f"stopped the Kafka broker this demo started (pid {pid})")
+
+
+async def _delete_topics(settings: Settings, bootstrap: str) -> None:
+    """Delete the demo's topics: each run has a prefix of its own, so on the user's broker
+    every run would otherwise leave five more behind."""
+    prefix = settings.topic_prefix
+    try:
+        deleted = await delete_topics(bootstrap, settings, TopicNames.from_settings(settings).all())
+    except (ReactorError, KafkaError) as exc:
+        print(f"could not delete the demo's topics ({prefix}*): {exc}")
+        return
+    if deleted:
+        print(f"deleted the {counted(len(deleted), 'topic')} this demo created ({prefix}*)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     skipped: str | None = None
     if not args:
-        # Part 2 replays the real exports. Without them (a clone outside the workspace that
-        # holds ../shared/fixtures) part 1 still shows the whole pipeline: part 2 is skipped
-        # and the last line says so, rather than failing a demo that had nothing to import.
+        # Part 2 replays the real exports. Without them (neither beside this checkout nor
+        # beside the local repository it was cloned from) part 1 still shows the whole
+        # pipeline: part 2 is skipped and the last line says so, rather than failing a demo
+        # that had nothing to import.
         fixtures = exports_folder()
         if fixtures.is_dir():
             args = [str(fixtures)]

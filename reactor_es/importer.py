@@ -66,7 +66,7 @@ from reactor_es.document.phd import PhdExport
 from reactor_es.document.reducer import protocol_version
 from reactor_es.document.state import DOCUMENT_SCOPE
 from reactor_es.document.types import Action, Document, Operation
-from reactor_es.document.verify import ModelLookup
+from reactor_es.document.verify import ModelLookup, counted
 from reactor_es.errors import ReactorError
 from reactor_es.jobs import JobInfo
 from reactor_es.kafka.operations_log import read_operations
@@ -124,8 +124,8 @@ class ImportResult:
             already = "already imported, " if self.already else ""
         text = (
             f"{status} {self.document_id}{renamed} {self.name or '-'}: {already}"
-            f"{self.operations} operations, {self.compared} hashes compared, "
-            f"{len(self.mismatches)} mismatches"
+            f"{counted(self.operations, 'operation')}, {counted(self.compared, 'hash')} "
+            f"compared, {counted(len(self.mismatches), 'mismatch')}"
         )
         return text + "".join(f"\n    {m}" for m in self.mismatches[:10])
 

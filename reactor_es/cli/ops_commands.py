@@ -120,11 +120,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from projections.replay import replay_store
+    from projections.replay import check_target, replay_store
 
     if args.batch < 1:
         raise ReactorError(f"--batch must be at least 1, not {args.batch}")
     settings = Settings.from_env()
+    check_target(settings, args.store, args.into, resume=args.resume)
     bootstrap = bootstrap_for(settings, start_local=False)
     report = run_async(
         lambda: replay_store(

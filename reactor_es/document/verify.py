@@ -89,7 +89,9 @@ class VerificationResult:
             where = "" if self.error.startswith(self.source) else f"{self.source}: "
             return f"ERROR     {where}{self.error}"
         who = self.document_id or "(no id)"
-        counts = f"{self.operations} operations, {self.compared} hashes compared"
+        counts = (
+            f"{counted(self.operations, 'operation')}, {counted(self.compared, 'hash')} compared"
+        )
         if self.unhashed:
             counts += f", {self.unhashed} without hash"
         if self.replayed < self.operations:
@@ -98,8 +100,8 @@ class VerificationResult:
             return f"ok        {self.source}  {who}  {counts}"
         first = self.mismatches[0].describe()
         return (
-            f"MISMATCH  {self.source}  {who}  {counts}, {len(self.mismatches)} mismatches "
-            f"(first: {first})"
+            f"MISMATCH  {self.source}  {who}  {counts}, "
+            f"{counted(len(self.mismatches), 'mismatch')} (first: {first})"
         )
 
 

@@ -42,7 +42,7 @@ from reactor_es.executor.book import DocumentBook
 from reactor_es.executor.exceptions import SnapshotRebuildError
 from reactor_es.executor.partition import partition_transactional_id
 from reactor_es.executor.restore import read_partition, restore_partition
-from reactor_es.kafka.clients import make_producer
+from reactor_es.kafka.clients import make_producer, retrieve_failures
 from reactor_es.kafka.codec import RecordCodec
 from reactor_es.kafka.inspection import KafkaInspector
 from reactor_es.kafka.records import DocumentSnapshot, OperationRecord, SnapshotCheckpoint
@@ -249,6 +249,7 @@ async def _rebuild_partition(
         ) from exc
     finally:
         await producer.stop()
+        retrieve_failures(producer)  # a fenced producer's own futures: read, not logged
     verified: bool | None = None
     if verify:
         await kafka.wait_stable(topics.snapshots, partition, marker)

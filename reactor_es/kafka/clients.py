@@ -30,6 +30,7 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "retrieve_failures",
     "start_client",
     "unreachable",
 ]
@@ -209,8 +210,43 @@ async def close_client(client: Any, *, timeout: float = CLOSE_TIMEOUT, what: str
         return True
     else:
         return True
+    finally:
+        retrieve_failures(client)
     await _tear_down(client)
     return False
+
+
+def retrieve_failures(client: Any) -> None:
+    """Read the exceptions a producer left in its own futures, so asyncio does not log them.
+
+    A refused transactional request (ProducerFenced when another producer took the
+    transactional id over) fails the transaction's waiter and the batches not yet sent,
+    and only a later commit or abort would read them; a fenced producer is closed instead,
+    and each unread one was logged at ERROR as "Future exception was never retrieved". The
+    failure itself reaches the caller through its own send or transaction call. aiokafka
+    internals, looked up defensively: a version without them is left as it is.
+    """
+    futures: list[Any] = []
+    transactions = getattr(client, "_txn_manager", None)
+    futures.append(getattr(transactions, "_transaction_waiter", None))
+    accumulator = getattr(client, "_message_accumulator", None)
+    queues = getattr(accumulator, "_batches", None)
+    batches = [batch for queue in (queues or {}).values() for batch in queue]
+    batches.extend(getattr(accumulator, "_pending_batches", None) or ())
+    for batch in batches:
+        futures.extend((getattr(batch, "future", None), getattr(batch, "_drain_waiter", None)))
+    for future in futures:
+        if not isinstance(future, asyncio.Future):
+            continue
+        if future.done():
+            _read_exception(future)
+        else:
+            future.add_done_callback(_read_exception)
+
+
+def _read_exception(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _tear_down(client: Any) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from reactor_es.errors import ReactorError
 
-__all__ = ["TopicCreationError", "TopicError", "TopicLayoutError", "TopicNameError"]
+__all__ = [
+    "TopicCreationError",
+    "TopicDeletionError",
+    "TopicError",
+    "TopicLayoutError",
+    "TopicNameError",
+]
 
 
 class TopicError(ReactorError):
@@ -17,6 +23,10 @@ class TopicNameError(TopicError):
 
 class TopicCreationError(TopicError):
     """The broker refused to create a topic (other than because it already exists)."""
+
+
+class TopicDeletionError(TopicError):
+    """The broker refused to delete a topic (other than because it is already gone)."""
 
 
 class TopicLayoutError(TopicError):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -42,6 +42,7 @@ from reactor_es.config import Settings
 from reactor_es.kafka.clients import make_admin, start_client
 from reactor_es.kafka.topic_errors import (
     TopicCreationError,
+    TopicDeletionError,
     TopicLayoutError,
     TopicNameError,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "check_co_partitioned",
     "check_operations_retention",
     "check_topic_layout",
+    "delete_topics",
     "document_key",
     "ensure_topics",
     "job_key",
@@ -88,6 +90,7 @@ TOPIC_CONFIGS: Mapping[str, Mapping[str, str]] = {
 _LEGAL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME_LENGTH = 249
 _TOPIC_ALREADY_EXISTS = 36
+_UNKNOWN_TOPIC = 3
 _CLIENT_ID = "reactor-es-topics"
 
 
@@ -287,6 +290,59 @@ async def ensure_topics(
                 )
         await _await_topics(admin, specs, timeout_s)
     return tuple(created)
+
+
+async def delete_topics(
+    admin_or_bootstrap: AdminOrBootstrap,
+    settings: Settings,
+    topics: Iterable[str],
+    *,
+    timeout_s: float = 30.0,
+) -> tuple[str, ...]:
+    """Delete those of `topics` that exist; return the names deleted by this call.
+
+    For throwaway topics (the demo's): one already gone is not an error, any other refusal
+    is a `TopicDeletionError` naming the topics and the reason. Returns once the deleted
+    topics are gone from the metadata, so what runs next does not see them.
+    """
+    async with _admin(admin_or_bootstrap, settings) as admin:
+        existing = await _describe(admin)
+        present = [name for name in topics if name in existing]
+        if not present:
+            return ()
+        response = await admin.delete_topics(present, timeout_ms=int(timeout_s * 1000))
+        deleted: list[str] = []
+        failures: dict[str, list[str]] = {}
+        for topic, code in (e[:2] for e in response.topic_error_codes):
+            if code == 0:
+                deleted.append(topic)
+            elif code != _UNKNOWN_TOPIC:  # deleted meanwhile by someone else
+                failures.setdefault(for_code(code).message, []).append(f"'{topic}'")
+        if failures:
+            raise TopicDeletionError(
+                "; ".join(
+                    f"cannot delete topic {', '.join(names)} ({reason})"
+                    for reason, names in failures.items()
+                )
+            )
+        await _await_gone(admin, deleted, timeout_s)
+    return tuple(sorted(deleted))
+
+
+async def _await_gone(admin: Any, names: Sequence[str], timeout_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await _describe(admin)
+        left = [name for name in names if name in described]
+        if not left:
+            return
+        if loop.time() >= deadline:
+            raise TopicDeletionError(
+                f"topics still listed {timeout_s:g}s after their deletion: "
+                + ", ".join(f"'{name}'" for name in left)
+            )
+        await asyncio.sleep(0.1)
 
 
 async def _await_topics(admin: Any, specs: Iterable[TopicSpec], timeout_s: float) -> None:

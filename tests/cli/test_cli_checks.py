@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from reactor_es.config import Settings
+from reactor_es.document.phd import read_phd
 from reactor_es.kafka.clients import make_producer
-from reactor_es.kafka.topics import TopicNames, document_key
+from reactor_es.kafka.topics import TopicNames, document_key, partition_counts
 from tests.cli.test_cli_end_to_end import Session, session  # noqa: F401  (module fixture)
 from tests.cli.test_cli_refusals import tampered_copy
 from tests.corpus import REPO_ROOT, require_phd_dir
@@ -215,22 +217,22 @@ def test_import_force_publishes_an_export_that_does_not_verify(
     done = session.run("import", "--force", str(tampered))
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("MISMATCH ")
+    document_id = read_phd(source).document.header.id
+    assert lines[0] == f"MISMATCH {document_id} -: 24 operations, 24 hashes compared, 1 mismatch"
     assert lines[-1] == "imported: 1 document, 24 operations, 1 mismatch"
 
 
-def test_demo_without_the_exports_says_part_2_was_skipped(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
-    missing = tmp_path / "no-exports"
+def run_demo(
+    kafka_bootstrap: str, tmp_path: Path, *exports: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_ES_")}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        REACTOR_ES_PHD_FIXTURES=str(missing),
+        REACTOR_ES_PHD_FIXTURES=str(tmp_path / "no-exports"),
         TMPDIR=str(tmp_path),  # where the demo's stores go: removed at the end
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "reactor_es.demo"],
+    return subprocess.run(
+        [sys.executable, "-m", "reactor_es.demo", *exports],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -238,6 +240,23 @@ def test_demo_without_the_exports_says_part_2_was_skipped(
         timeout=300,
         check=False,
     )
+
+
+def assert_topics_deleted(kafka_bootstrap: str, output: str) -> None:
+    """Each run has topics of its own (a prefix named in its output), deleted at the end."""
+    named = re.search(r"; topics (demo-\d+\.)\* \(deleted at the end\); stores in ", output)
+    assert named is not None, output
+    prefix = named.group(1)
+    assert f"deleted the 5 topics this demo created ({prefix}*)" in output.splitlines()
+    topics = TopicNames.with_prefix(prefix).all()
+    assert asyncio.run(partition_counts(kafka_bootstrap, topics)) == dict.fromkeys(topics)
+
+
+def test_demo_without_the_exports_says_part_2_was_skipped(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-exports"
+    done = run_demo(kafka_bootstrap, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[-1] == f"demo: verified (part 2 skipped: no Powerhouse exports at {missing})"
@@ -247,3 +266,12 @@ def test_demo_without_the_exports_says_part_2_was_skipped(
     ) in lines
     assert "imported:" not in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no stores left behind
+    assert_topics_deleted(kafka_bootstrap, done.stdout)
+
+
+def test_a_failed_demo_deletes_its_topics_too(kafka_bootstrap: str, tmp_path: Path) -> None:
+    absent = tmp_path / "absent.phd"
+    done = run_demo(kafka_bootstrap, tmp_path, str(absent))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "demo: FAILED"
+    assert_topics_deleted(kafka_bootstrap, done.stdout)

@@ -49,14 +49,22 @@ def test_verify_reports_hash_mismatches(phd_files: list[Path], tmp_path: Path) -
 
     export = read_phd(phd_files[0])
     ops = export.document.operations["global"]
+    recorded = ops[3].hash
     ops[3] = ops[3].model_copy(update={"hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="})
     tampered = tmp_path / "tampered.phd"
     write_phd(export.document, tampered)
+    # The original's line gives the document id and its counts.
+    ok = run("verify", str(phd_files[0])).stdout.splitlines()[0]
+    assert ok.startswith(f"ok        {phd_files[0]}  ")
+    who_and_counts = ok.removeprefix(f"ok        {phd_files[0]}  ")
 
     done = run("verify", str(tampered))
     lines = done.stdout.splitlines()
     assert done.returncode == 1
-    assert f"1 mismatches (first: hash global index {ops[3].index}: recorded AAAA" in lines[0]
+    assert lines[0] == (
+        f"MISMATCH  {tampered}  {who_and_counts}, 1 mismatch (first: hash global index "
+        f"{ops[3].index}: recorded AAAAAAAAAAAAAAAAAAAAAAAAAAA=, computed {recorded})"
+    )
     assert lines[-1] == f"verified: 1 document, {len(ops)} operations, 1 mismatch"
 
 

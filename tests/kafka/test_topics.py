@@ -18,6 +18,7 @@ from reactor_es.kafka.topics import (
     check_co_partitioned,
     check_operations_retention,
     check_topic_layout,
+    delete_topics,
     document_key,
     ensure_topics,
     partition_counts,
@@ -163,6 +164,21 @@ async def test_ensure_topics_creates_only_what_is_missing(
 
     created = await ensure_topics(kafka_bootstrap, settings)
     assert created == (names.operations, names.job_events, names.actions_dlq, names.snapshots)
+
+
+async def test_delete_topics_deletes_what_exists_and_ignores_the_rest(
+    kafka_bootstrap: str, admin: Any, prefix: str
+) -> None:
+    settings = Settings(topic_prefix=prefix, partitions=1)
+    names = TopicNames.from_settings(settings)
+    await create_raw(admin, NewTopic(names.actions, 1, 1), NewTopic(names.operations, 1, 1))
+
+    deleted = await delete_topics(kafka_bootstrap, settings, names.all())
+    again = await delete_topics(kafka_bootstrap, settings, names.all())
+
+    assert deleted == (names.actions, names.operations)
+    assert again == ()
+    assert await partition_counts(admin, names.all()) == dict.fromkeys(names.all())
 
 
 async def test_a_mismatched_layout_is_refused(admin: Any, prefix: str) -> None:

@@ -328,6 +328,33 @@ async def write_lists(
     return job_ids
 
 
+async def test_into_a_missing_folder_is_refused_and_nothing_is_created(
+    settings: Settings,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "nodir" / "x"
+    into = missing / "rebuilt.db"
+    use_settings(monkeypatch, settings, kafka_bootstrap)
+
+    code = await run_cli("replay", "--store", "legacy", "--into", str(into))
+    resumed = await run_cli("replay", "--store", "jobs", "--into", str(into), "--resume")
+    with pytest.raises(ReplayError) as direct:
+        await replay(settings, kafka_bootstrap, "operations", into)
+
+    assert (code, resumed) == (2, 2)
+    assert capsys.readouterr().err.splitlines() == [
+        f"reactor-es: error: replay legacy: cannot write {into}: folder {missing} does not exist",
+        f"reactor-es: error: replay jobs: cannot write {into}: folder {missing} does not exist",
+    ]
+    assert str(direct.value) == (
+        f"replay operations: cannot write {into}: folder {missing} does not exist"
+    )
+    assert not (tmp_path / "nodir").exists()
+
+
 async def test_replay_beside_a_running_system_follows_the_live_projector(
     settings: Settings, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
