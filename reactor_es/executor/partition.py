@@ -84,6 +84,10 @@ def partition_transactional_id(group_id: str, actions_topic: str, partition: int
     return f"{group_id}-{actions_topic}-{partition}"
 
 
+#: The checkpoint at a handover is worth a short wait only: the rebalance waits for it.
+HANDOVER_CHECKPOINT_SECONDS = 15.0
+
+
 class PartitionFenced(Exception):
     """Another executor took this partition over; this one must stop working on it."""
 
@@ -138,6 +142,8 @@ class PartitionWorker:
         #: The largest record each topic takes (Kafka's defaults unless the caller read them).
         self.limits = limits or RecordLimits()
         self.snapshot_every = snapshot_every
+        #: How long the checkpoint written when the partition is released may take.
+        self.handover_checkpoint_seconds = HANDOVER_CHECKPOINT_SECONDS
         self.idempotency_window = idempotency_window
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
@@ -238,8 +244,21 @@ class PartitionWorker:
         async with self.lock:
             if self.state is PartitionState.READY and self.book.dirty:
                 # The next owner of the partition restores from here, not from offset 0.
-                with contextlib.suppress(Exception):
-                    await self._checkpoint()
+                with contextlib.suppress(Exception):  # the checkpoint logs its failures
+                    try:
+                        await asyncio.wait_for(
+                            self._checkpoint(handover=True), self.handover_checkpoint_seconds
+                        )
+                    except TimeoutError:
+                        # A producer that hangs must not hold the rebalance: its transaction is
+                        # left open and aborted when the next owner takes the id over.
+                        log.warning(
+                            "partition %d: checkpoint at handover not written (no answer in "
+                            "%g s); the next owner restores from the previous checkpoint and the "
+                            "operations after it",
+                            self.partition,
+                            self.handover_checkpoint_seconds,
+                        )
             if self.state is not PartitionState.FENCED:
                 self.state = PartitionState.CLOSED
             producer, self._producer = self._producer, None
@@ -452,8 +471,11 @@ class PartitionWorker:
             self.book.install_history(document)
             self.histories_loaded += 1
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, *, handover: bool = False) -> None:
         """Snapshot every document changed since the last checkpoint, then the marker.
+
+        At a `handover` (the partition is being released) the new owner may already be
+        taking the transactional id over, so a failure is expected and only a warning.
 
         A snapshot too large for the topic is not written (with a warning): the marker then
         sends restores back to where that document's last snapshot ends (or to its creation)
@@ -513,9 +535,18 @@ class PartitionWorker:
             raise PartitionFenced(
                 f"partition {self.partition}: producer {self.transactional_id} was fenced"
             ) from exc
-        except Exception:
+        except Exception as exc:
             _settle(futures)
-            log.exception("partition %d: checkpoint failed; will retry later", self.partition)
+            if handover:
+                log.warning(
+                    "partition %d: checkpoint at handover not written (%s: %s); the next "
+                    "owner restores from the previous checkpoint and the operations after it",
+                    self.partition,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                log.exception("partition %d: checkpoint failed; will retry later", self.partition)
             await self._abort(producer)
             return
         self.book.dirty.difference_update(set(dirty).difference(skipped))
