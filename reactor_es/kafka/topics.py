@@ -282,12 +282,7 @@ async def ensure_topics(
                     reason = f"{for_code(code).message}: {message}"
                     failures.setdefault(reason, []).append(f"'{topic}'")
             if failures:
-                raise TopicCreationError(
-                    "; ".join(
-                        f"cannot create topic {', '.join(topics)} ({reason})"
-                        for reason, topics in failures.items()
-                    )
-                )
+                raise TopicCreationError(_refusals("create", failures))
         await _await_topics(admin, specs, timeout_s)
     return tuple(created)
 
@@ -319,14 +314,16 @@ async def delete_topics(
             elif code != _UNKNOWN_TOPIC:  # deleted meanwhile by someone else
                 failures.setdefault(for_code(code).message, []).append(f"'{topic}'")
         if failures:
-            raise TopicDeletionError(
-                "; ".join(
-                    f"cannot delete topic {', '.join(names)} ({reason})"
-                    for reason, names in failures.items()
-                )
-            )
+            raise TopicDeletionError(_refusals("delete", failures))
         await _await_gone(admin, deleted, timeout_s)
     return tuple(sorted(deleted))
+
+
+def _refusals(verb: str, failures: Mapping[str, list[str]]) -> str:
+    """One line for the topics the broker refused, grouped by its reason."""
+    return "; ".join(
+        f"cannot {verb} topic {', '.join(topics)} ({reason})" for reason, topics in failures.items()
+    )
 
 
 async def _await_gone(admin: Any, names: Sequence[str], timeout_s: float) -> None:
