@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -327,35 +327,43 @@ def _refusals(verb: str, failures: Mapping[str, list[str]]) -> str:
 
 
 async def _await_gone(admin: Any, names: Sequence[str], timeout_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        described = await _describe(admin)
-        left = [name for name in names if name in described]
-        if not left:
-            return
-        if loop.time() >= deadline:
-            raise TopicDeletionError(
-                f"topics still listed {timeout_s:g}s after their deletion: "
-                + ", ".join(f"'{name}'" for name in left)
-            )
-        await asyncio.sleep(0.1)
+    left = await _await_metadata(
+        admin, lambda described: [n for n in names if n in described], timeout_s
+    )
+    if left:
+        raise TopicDeletionError(
+            f"topics still listed {timeout_s:g}s after their deletion: "
+            + ", ".join(f"'{name}'" for name in left)
+        )
 
 
 async def _await_topics(admin: Any, specs: Iterable[TopicSpec], timeout_s: float) -> None:
+    wanted = list(specs)
+    waiting = await _await_metadata(
+        admin,
+        lambda described: [
+            s.name for s in wanted if _ready_partitions(described.get(s.name)) is None
+        ],
+        timeout_s,
+    )
+    if waiting:
+        raise TopicCreationError(
+            f"topics not ready within {timeout_s:g}s (no leader yet): "
+            + ", ".join(f"'{name}'" for name in waiting)
+        )
+
+
+async def _await_metadata(
+    admin: Any, pending: Callable[[dict[str, dict[str, Any]]], list[str]], timeout_s: float
+) -> list[str]:
+    """Describe the cluster until `pending(described)` is empty; what is still pending when
+    `timeout_s` has passed (empty: all done). Topic changes reach the metadata a little late."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    waiting = list(specs)
     while True:
-        described = await _describe(admin)
-        waiting = [s for s in waiting if _ready_partitions(described.get(s.name)) is None]
-        if not waiting:
-            return
-        if loop.time() >= deadline:
-            raise TopicCreationError(
-                f"topics not ready within {timeout_s:g}s (no leader yet): "
-                + ", ".join(f"'{s.name}'" for s in waiting)
-            )
+        left = pending(await _describe(admin))
+        if not left or loop.time() >= deadline:
+            return left
         await asyncio.sleep(0.1)
 
 
